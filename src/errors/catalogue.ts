@@ -1,0 +1,282 @@
+/**
+ * The one catalogue of coded errors. Every error the gateway reports to a caller, a peer or an operator comes
+ * from here, so that codes stay stable and `docs/errors.md` (generated from this file and checked by a test)
+ * never drifts from the code.
+ *
+ * `bg` is what municipal staff read (it also becomes the ErrorDescription of a SEOS MSG_Error), `en` helps the
+ * developer or integrator, `status` is the HTTP status the REST API answers with, and `seos` names the matching
+ * description key of the reference implementation's Resource.resx where one exists.
+ */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly bg: string;
+  readonly en: string;
+  readonly seos?: SeosErrorKey;
+}
+
+/** Error description keys of the government reference implementation (seos/EDelivery.SEOS/Resources/Resource.resx). */
+export type SeosErrorKey =
+  | 'InvalidXmlDocument'
+  | 'InvalidXSDSchema'
+  | 'InvalidSender'
+  | 'InvalidReceiver'
+  | 'InvalidMessageSignature'
+  | 'InvalidMessageSignatureCertificate'
+  | 'DuplicateMessageGuid'
+  | 'ErrorDocumentIsNotFound';
+
+export const ERRORS = {
+  // ── XML safety: what comes in is parsed without DOCTYPE, entities, network or file access, within bounds ──
+  GW_ERR_XML_MALFORMED: {
+    status: 400, seos: 'InvalidXmlDocument',
+    bg: 'Съобщението не е добре формиран XML документ.',
+    en: 'The input is not well-formed XML.',
+  },
+  GW_ERR_XML_DOCTYPE: {
+    status: 400, seos: 'InvalidXmlDocument',
+    bg: 'XML документът съдържа DOCTYPE или декларация на същност, което не се допуска.',
+    en: 'DOCTYPE and entity declarations are refused (XXE and entity-expansion protection).',
+  },
+  GW_ERR_XML_UNKNOWN_ENTITY: {
+    status: 400, seos: 'InvalidXmlDocument',
+    bg: 'XML документът използва недекларирана същност (entity).',
+    en: 'The XML refers to an entity other than the five predefined ones.',
+  },
+  GW_ERR_XML_TOO_LARGE: {
+    status: 413, seos: 'InvalidXmlDocument',
+    bg: 'Съобщението надвишава допустимия размер.',
+    en: 'The XML exceeds the configured size limit.',
+  },
+  GW_ERR_XML_TOO_DEEP: {
+    status: 400, seos: 'InvalidXmlDocument',
+    bg: 'XML документът е с прекалено дълбоко влагане на елементи.',
+    en: 'The XML nests elements deeper than the configured limit.',
+  },
+  GW_ERR_XML_TOO_MANY_ATTRIBUTES: {
+    status: 400, seos: 'InvalidXmlDocument',
+    bg: 'XML елемент има прекалено много атрибути.',
+    en: 'An element carries more attributes than the configured limit.',
+  },
+  GW_ERR_XML_NAMESPACE: {
+    status: 400, seos: 'InvalidXmlDocument',
+    bg: 'XML документът използва недеклариран префикс на пространство от имена.',
+    en: 'The XML uses an unbound namespace prefix or an invalid namespace declaration.',
+  },
+  GW_ERR_XML_ENCODING: {
+    status: 400, seos: 'InvalidXmlDocument',
+    bg: 'XML документът не е в кодировка UTF-8.',
+    en: 'Only UTF-8 is accepted; the input declares another encoding or contains invalid UTF-8.',
+  },
+  GW_ERR_XML_INVALID_CHAR: {
+    status: 400,
+    bg: 'Текстът съдържа символ, който не е допустим в XML.',
+    en: 'A text value contains a character that XML 1.0 does not allow.',
+  },
+
+  // ── SEOS message structure (the schema, enforced by our parser and builder) ──
+  GW_ERR_SEOS_NOT_A_MESSAGE: {
+    status: 400, seos: 'InvalidXSDSchema',
+    bg: 'Документът не е съобщение по СЕОС (очаква се елемент Message в пространството http://schemas.egov.bg/messaging/v1).',
+    en: 'The root element is not {http://schemas.egov.bg/messaging/v1}Message.',
+  },
+  GW_ERR_SEOS_SCHEMA: {
+    status: 400, seos: 'InvalidXSDSchema',
+    bg: 'Съобщението не отговаря на XSD схемата на СЕОС.',
+    en: 'The message does not follow the SEOS schema (a missing, unexpected or misplaced element).',
+  },
+  GW_ERR_SEOS_BAD_GUID: {
+    status: 400, seos: 'InvalidXSDSchema',
+    bg: 'Невалиден GUID (очаква се формат {xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}).',
+    en: 'A GUID is not in the braced form {xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}.',
+  },
+  GW_ERR_SEOS_BAD_DATE: {
+    status: 400, seos: 'InvalidXSDSchema',
+    bg: 'Невалидна дата или дата и час.',
+    en: 'A value is not a valid xsd:date or xsd:dateTime.',
+  },
+  GW_ERR_SEOS_BAD_VALUE: {
+    status: 400, seos: 'InvalidXSDSchema',
+    bg: 'Невалидна стойност на поле в съобщението.',
+    en: 'A value is outside its allowed set or format.',
+  },
+  GW_ERR_SEOS_BAD_BASE64: {
+    status: 400, seos: 'InvalidXSDSchema',
+    bg: 'Съдържанието на прикачен файл не е валиден base64.',
+    en: 'An attachment body is not valid base64.',
+  },
+  GW_ERR_SEOS_TYPE_MISMATCH: {
+    status: 400, seos: 'InvalidXSDSchema',
+    bg: 'Типът на съобщението в заглавната част не съответства на съдържанието му.',
+    en: 'Header/MessageType does not match the element in Body.',
+  },
+  GW_ERR_SEOS_UNSUPPORTED_VERSION: {
+    status: 400, seos: 'InvalidXSDSchema',
+    bg: 'Неподдържана версия на протокола (поддържа се версия 1).',
+    en: 'Header/Version must be "1" or "1.0".',
+  },
+  GW_ERR_SEOS_INVALID_INPUT: {
+    status: 400,
+    bg: 'Входните данни за съобщението са непълни или невалидни.',
+    en: 'The message description given to the builder is incomplete or invalid.',
+  },
+
+  // ── XML signatures ──
+  GW_ERR_SIG_MISSING: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Съобщението не е подписано.',
+    en: 'The message carries no XMLDSig Signature.',
+  },
+  GW_ERR_SIG_EXTRA_SIGNATURE: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Съобщението съдържа повече от един електронен подпис.',
+    en: 'More than one Signature element; a second one ahead of the real one would fool first-match verifiers.',
+  },
+  GW_ERR_SIG_MISPLACED: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Електронният подпис не е на мястото си (последен елемент на Message).',
+    en: 'The Signature is not the last child element of Message.',
+  },
+  GW_ERR_SIG_WRAPPED: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Подписаният елемент не е елементът, който се обработва (signature wrapping).',
+    en: 'The element that would be acted on is not the element that was signed (signature wrapping).',
+  },
+  GW_ERR_SIG_STRUCTURE: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Електронният подпис е със сгрешена структура.',
+    en: 'The Signature element lacks a required part (SignedInfo, Reference, DigestValue, SignatureValue).',
+  },
+  GW_ERR_SIG_REFERENCE_COUNT: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Електронният подпис трябва да има точно една референция.',
+    en: 'SignedInfo must contain exactly one Reference.',
+  },
+  GW_ERR_SIG_REFERENCE_URI: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Електронният подпис трябва да обхваща цялото съобщение (Reference URI="").',
+    en: 'The Reference URI must be "" (the whole message).',
+  },
+  GW_ERR_SIG_TRANSFORMS: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Електронният подпис използва непозволени трансформации.',
+    en: 'Only the enveloped-signature transform (optionally followed by inclusive C14N 1.0) is allowed.',
+  },
+  GW_ERR_SIG_ALGORITHM: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Електронният подпис използва неподдържан или непозволен алгоритъм.',
+    en: 'Unsupported or disallowed canonicalization, digest or signature algorithm.',
+  },
+  GW_ERR_SIG_DIGEST_MISMATCH: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Съдържанието на съобщението е променено след подписването.',
+    en: 'The digest of the message does not match DigestValue: the content was altered after signing.',
+  },
+  GW_ERR_SIG_INVALID: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Електронният подпис е невалиден (не е положен с ключа на приложения сертификат).',
+    en: 'SignatureValue does not verify with the certificate\'s key (wrong key or altered SignedInfo).',
+  },
+  GW_ERR_SIG_NO_CERTIFICATE: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Електронният подпис не съдържа сертификат на подписващия.',
+    en: 'KeyInfo/X509Data/X509Certificate is missing.',
+  },
+  GW_ERR_SIG_BAD_CERTIFICATE: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Сертификатът в електронния подпис не може да бъде прочетен или не е RSA.',
+    en: 'The certificate in KeyInfo cannot be parsed or does not hold an RSA key.',
+  },
+  GW_ERR_SIG_KEYINFO_MISMATCH: {
+    status: 400, seos: 'InvalidMessageSignature',
+    bg: 'Серийният номер в X509IssuerSerial не съответства на сертификата в подписа.',
+    en: 'X509IssuerSerial names a serial number other than the certificate\'s.',
+  },
+  GW_ERR_SIG_CERT_NOT_TRUSTED: {
+    status: 403, seos: 'InvalidMessageSignatureCertificate',
+    bg: 'Съобщението е подписано със сертификат, различен от регистрирания за подателя.',
+    en: 'The signing certificate is not the one expected for this sender.',
+  },
+  GW_ERR_SIG_CERT_EXPIRED: {
+    status: 403, seos: 'InvalidMessageSignatureCertificate',
+    bg: 'Сертификатът, с който е подписано съобщението, е изтекъл или още не е валиден.',
+    en: 'The signing certificate was not valid at the time of verification.',
+  },
+
+  // ── Keys and certificates ──
+  GW_ERR_PKI_UNREADABLE: {
+    status: 500,
+    bg: 'Файлът с ключ или сертификат не може да бъде прочетен.',
+    en: 'The key or certificate file is missing, unreadable or not PKCS#12/PEM.',
+  },
+  GW_ERR_PKI_BAD_PASSWORD: {
+    status: 500,
+    bg: 'Грешна парола за файла с ключ (PKCS#12).',
+    en: 'Wrong password for the PKCS#12 file.',
+  },
+  GW_ERR_PKI_NO_PRIVATE_KEY: {
+    status: 500,
+    bg: 'Файлът не съдържа частен ключ.',
+    en: 'The file holds no private key.',
+  },
+  GW_ERR_PKI_NO_CERTIFICATE: {
+    status: 500,
+    bg: 'Файлът не съдържа сертификат.',
+    en: 'The file holds no certificate.',
+  },
+  GW_ERR_PKI_KEY_MISMATCH: {
+    status: 500,
+    bg: 'Частният ключ не съответства на сертификата.',
+    en: 'The private key does not belong to the certificate.',
+  },
+  GW_ERR_PKI_UNSUPPORTED_KEY: {
+    status: 500,
+    bg: 'Поддържат се само RSA ключове.',
+    en: 'Only RSA keys are supported (the SEOS reference requires RSA).',
+  },
+  GW_ERR_PKI_CERT_EXPIRED: {
+    status: 500,
+    bg: 'Сертификатът е изтекъл.',
+    en: 'The certificate has expired.',
+  },
+  GW_ERR_PKI_CERT_NOT_YET_VALID: {
+    status: 500,
+    bg: 'Сертификатът още не е валиден.',
+    en: 'The certificate is not yet valid.',
+  },
+
+  // ── Tools, configuration, CLI ──
+  GW_ERR_TOOL_MISSING: {
+    status: 500,
+    bg: 'Липсва системна програма, необходима за тази операция.',
+    en: 'A required system tool is not installed (xmllint: apt-get install libxml2-utils; xmlsec1: apt-get install xmlsec1).',
+  },
+  GW_ERR_SCHEMA_INVALID: {
+    status: 400, seos: 'InvalidXSDSchema',
+    bg: 'Документът не преминава проверка по XSD схема.',
+    en: 'xmllint reported schema validation errors.',
+  },
+  GW_ERR_CONFIG_INVALID: {
+    status: 500,
+    bg: 'Конфигурацията е невалидна.',
+    en: 'The configuration file or environment is invalid.',
+  },
+  GW_ERR_CLI_USAGE: {
+    status: 400,
+    bg: 'Грешно извикване на командата.',
+    en: 'The command was called with wrong or missing arguments.',
+  },
+  GW_ERR_CLI_INPUT: {
+    status: 400,
+    bg: 'Входният файл липсва или не може да бъде прочетен.',
+    en: 'The input file is missing, unreadable or not the expected format.',
+  },
+
+  // ── HTTP API ──
+  GW_ERR_NOT_FOUND: {
+    status: 404,
+    bg: 'Ресурсът не е намерен.',
+    en: 'No resource or route matches this method and path.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
