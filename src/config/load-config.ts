@@ -1,0 +1,364 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { inspect } from 'node:util';
+import { GatewayError } from '../errors/index.ts';
+import { Secret } from './secret.ts';
+
+/*
+ * One validated configuration, read once at boot: an optional JSON file, then environment overrides, then defaults.
+ *
+ * Everything is checked by hand here (no schema library): each field has a small reader that either returns the
+ * typed value or throws GW_ERR_CONFIG_INVALID with "<json path>: <what is expected>". Error details never echo a
+ * string value, because the value might be a password.
+ *
+ * The surface is deliberately small for now. Later issues add sections (store, queues, SEOS endpoint, SSEV,
+ * eJournal, API keys, ...): add the field to GatewayConfig and ConfigInput, a reader to TOP_LEVEL_READERS, a
+ * default in DEFAULTS, and, if operators need it, an environment variable in readEnvironment.
+ */
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Config files are small; anything bigger is a mistake or an attack, so it is refused before it is read. */
+export const CONFIG_FILE_MAX_BYTES = 1024 * 1024;
+
+export interface SigningConfig {
+  /** PKCS#12 (.p12/.pfx) file with the gateway's signing key and certificate, relative to the working directory. */
+  readonly pkcs12Path?: string;
+  /** Its password, from the file or SIGNING_PASSWORD. A Secret: call `reveal()` only where the key is opened. */
+  readonly password?: Secret;
+}
+
+export interface GatewayConfig {
+  /** Address the HTTP server binds to. Only loopback addresses unless `allowRemote` is true. */
+  readonly host: string;
+  /** TCP port; 0 asks the operating system for a free one (tests). */
+  readonly port: number;
+  /** Must be true to bind a non-loopback host: exposing the gateway is a deliberate decision. */
+  readonly allowRemote: boolean;
+  /** Where the gateway keeps its database, spool and archive; relative to the working directory. */
+  readonly dataDir: string;
+  /** Redis for the delivery queues. May hold a password: do not log it (the config's toJSON masks it). */
+  readonly redisUrl: string;
+  readonly logLevel: LogLevel;
+  /** Optional at this stage: the signing key is needed only once messages are sent. */
+  readonly signing: SigningConfig;
+}
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  allowRemote: false,
+  dataDir: './data',
+  redisUrl: 'redis://127.0.0.1:6379',
+  logLevel: 'info',
+} as const satisfies Omit<GatewayConfig, 'signing'>;
+
+export interface LoadConfigOptions {
+  /** JSON config file; when absent, SEOS_GATEWAY_CONFIG names it; when neither is set, only env and defaults apply. */
+  file?: string;
+  /** Environment to read overrides from (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** What a config file (or the environment) may say: every field optional, already checked. */
+interface ConfigInput {
+  host?: string;
+  port?: number;
+  allowRemote?: boolean;
+  dataDir?: string;
+  redisUrl?: string;
+  logLevel?: LogLevel;
+  signing?: SigningInput;
+}
+
+interface SigningInput {
+  pkcs12Path?: string;
+  password?: Secret;
+}
+
+type Reader<T> = (value: unknown, path: string) => T;
+type FieldReaders<T> = { [K in keyof T]-?: Reader<NonNullable<T[K]>> };
+
+export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
+  const env = options.env ?? process.env;
+  const file = options.file ?? envValue(env, 'SEOS_GATEWAY_CONFIG');
+
+  const fromFile: ConfigInput = file === undefined ? {} : readObject(readConfigFile(file), '$', TOP_LEVEL_READERS);
+  const fromEnv = readEnvironment(env);
+  const input: ConfigInput = { ...fromFile, ...fromEnv, signing: { ...fromFile.signing, ...fromEnv.signing } };
+
+  const host = input.host ?? DEFAULTS.host;
+  const allowRemote = input.allowRemote ?? DEFAULTS.allowRemote;
+  if (!allowRemote && !isLoopbackHost(host)) {
+    const path = fromEnv.host !== undefined ? envPath('host', 'HOST') : '$.host';
+    fail(path, 'expected a loopback address (127.0.0.1, ::1 or localhost) unless $.allowRemote is true');
+  }
+
+  const signing: SigningConfig = Object.freeze({ ...input.signing });
+  const config: GatewayConfig = {
+    host,
+    port: input.port ?? DEFAULTS.port,
+    allowRemote,
+    dataDir: input.dataDir ?? DEFAULTS.dataDir,
+    redisUrl: input.redisUrl ?? DEFAULTS.redisUrl,
+    logLevel: input.logLevel ?? DEFAULTS.logLevel,
+    signing,
+  };
+  // Whatever prints the config (a debug log, console.log, JSON.stringify) sees the safe view only.
+  Object.defineProperties(config, {
+    toJSON: { value: () => describeConfig(config) },
+    [inspect.custom]: {
+      value: (_depth: number, inspectOptions: object) => inspect(describeConfig(config), inspectOptions),
+    },
+  });
+  return Object.freeze(config);
+}
+
+/** The config as it may be shown to an operator: no password, no credentials in the Redis URL. */
+export function describeConfig(config: GatewayConfig): Record<string, unknown> {
+  return {
+    host: config.host,
+    port: config.port,
+    allowRemote: config.allowRemote,
+    dataDir: config.dataDir,
+    redisUrl: maskUrlCredentials(config.redisUrl),
+    logLevel: config.logLevel,
+    signing: {
+      ...(config.signing.pkcs12Path !== undefined ? { pkcs12Path: config.signing.pkcs12Path } : {}),
+      ...(config.signing.password !== undefined ? { password: '[redacted]' } : {}),
+    },
+  };
+}
+
+// ── the file ──
+
+function readConfigFile(file: string): unknown {
+  const bytes = readBounded(file);
+  let text: string;
+  try {
+    // fatal: a config file in another encoding must fail loudly, not turn into replacement characters.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (error) {
+    fail(`config file ${file}`, 'expected UTF-8 text', error);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    // V8's message quotes the text around the error, which may be a password: report only where it is.
+    const position = /position (\d+)/.exec(String((error as Error).message))?.[1];
+    const where = position === undefined ? '' : ` (syntax error at ${lineAndColumn(text, Number(position))})`;
+    fail('$', `expected valid JSON${where}`);
+  }
+}
+
+/** Reads at most CONFIG_FILE_MAX_BYTES, refusing bigger files and anything that is not a regular file. */
+function readBounded(file: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    fail(`config file ${file}`, `expected a readable file (${(error as NodeJS.ErrnoException).code ?? 'error'})`, error);
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) fail(`config file ${file}`, 'expected a regular file');
+    if (stat.size > CONFIG_FILE_MAX_BYTES) {
+      fail(`config file ${file}`, `expected at most ${CONFIG_FILE_MAX_BYTES} bytes (1 MiB), the file has ${stat.size}`);
+    }
+    // The file may grow between fstat and read: read one byte past the limit to notice.
+    const buffer = Buffer.alloc(CONFIG_FILE_MAX_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+      if (length > CONFIG_FILE_MAX_BYTES) fail(`config file ${file}`, 'expected at most 1 MiB');
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function lineAndColumn(text: string, position: number): string {
+  const before = text.slice(0, position).split('\n');
+  return `line ${before.length}, column ${before[before.length - 1].length + 1}`;
+}
+
+// ── the environment ──
+
+function readEnvironment(env: NodeJS.ProcessEnv): ConfigInput {
+  const out: ConfigInput = {};
+  let value: string | undefined;
+
+  if ((value = envValue(env, 'HOST')) !== undefined) out.host = readHost(value, envPath('host', 'HOST'));
+  if ((value = envValue(env, 'PORT')) !== undefined) {
+    const path = envPath('port', 'PORT');
+    if (!/^\d{1,6}$/.test(value)) fail(path, 'expected an integer from 0 to 65535');
+    out.port = readPort(Number(value), path);
+  }
+  if ((value = envValue(env, 'ALLOW_REMOTE')) !== undefined) {
+    const path = envPath('allowRemote', 'ALLOW_REMOTE');
+    if (!/^(true|false|1|0)$/i.test(value)) fail(path, 'expected true, false, 1 or 0');
+    out.allowRemote = /^(true|1)$/i.test(value);
+  }
+  if ((value = envValue(env, 'DATA_DIR')) !== undefined) out.dataDir = readPath(value, envPath('dataDir', 'DATA_DIR'));
+  if ((value = envValue(env, 'REDIS_URL')) !== undefined) {
+    out.redisUrl = readRedisUrl(value, envPath('redisUrl', 'REDIS_URL'));
+  }
+  if ((value = envValue(env, 'LOG_LEVEL')) !== undefined) {
+    out.logLevel = readLogLevel(value, envPath('logLevel', 'LOG_LEVEL'));
+  }
+  // Not checked for emptiness: an empty password is a legitimate (if poor) PKCS#12 password.
+  if (env.SIGNING_PASSWORD !== undefined) {
+    out.signing = { password: readSecret(env.SIGNING_PASSWORD, envPath('signing.password', 'SIGNING_PASSWORD')) };
+  }
+  return out;
+}
+
+/** An empty variable counts as unset, as container tools often pass `VAR=` for "not given". */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function envPath(field: string, variable: string): string {
+  return `$.${field} (from environment ${variable})`;
+}
+
+// ── field readers ──
+
+function readObject<T extends object>(value: unknown, path: string, readers: FieldReaders<T>): Partial<T> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail(path, `expected an object, got ${describeValue(value)}`);
+  }
+  const result: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const childPath = joinPath(path, key);
+    if (!Object.hasOwn(readers, key)) {
+      fail(childPath, `unknown key (expected one of: ${Object.keys(readers).join(', ')})`);
+    }
+    const reader = (readers as Record<string, Reader<unknown>>)[key];
+    result[key] = reader((value as Record<string, unknown>)[key], childPath);
+  }
+  return result as Partial<T>;
+}
+
+const readSigning: Reader<SigningInput> = (value, path) =>
+  readObject<SigningInput>(value, path, { pkcs12Path: readPath, password: readSecret });
+
+const TOP_LEVEL_READERS: FieldReaders<ConfigInput> = {
+  host: readHost,
+  port: readPort,
+  allowRemote: readBoolean,
+  dataDir: readPath,
+  redisUrl: readRedisUrl,
+  logLevel: readLogLevel,
+  signing: readSigning,
+};
+
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+function readHost(value: unknown, path: string): string {
+  const expected = 'expected an IP address or a host name';
+  if (typeof value !== 'string') fail(path, `${expected}, got ${describeValue(value)}`);
+  if (isIP(value) === 0 && !HOST_NAME.test(value)) fail(path, expected);
+  return value;
+}
+
+function readPort(value: unknown, path: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
+    fail(path, `expected an integer from 0 to 65535, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function readBoolean(value: unknown, path: string): boolean {
+  if (typeof value !== 'boolean') fail(path, `expected true or false, got ${describeValue(value)}`);
+  return value;
+}
+
+function readPath(value: unknown, path: string): string {
+  const expected = 'expected a non-empty file system path';
+  if (typeof value !== 'string') fail(path, `${expected}, got ${describeValue(value)}`);
+  if (value.length === 0 || value.length > 4096 || value.includes('\0')) fail(path, expected);
+  return value;
+}
+
+function readRedisUrl(value: unknown, path: string): string {
+  const expected = 'expected a redis:// or rediss:// URL';
+  if (typeof value !== 'string') fail(path, `${expected}, got ${describeValue(value)}`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail(path, expected);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') fail(path, expected);
+  return value;
+}
+
+function readLogLevel(value: unknown, path: string): LogLevel {
+  if (typeof value !== 'string' || !(LOG_LEVELS as readonly string[]).includes(value)) {
+    fail(path, `expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return value as LogLevel;
+}
+
+function readSecret(value: unknown, path: string): Secret {
+  if (typeof value !== 'string') fail(path, `expected a string, got ${describeValue(value)}`);
+  if (value.length > 1024) fail(path, 'expected at most 1024 characters');
+  return new Secret(value);
+}
+
+// ── helpers ──
+
+function fail(path: string, expected: string, cause?: unknown): never {
+  throw new GatewayError('GW_ERR_CONFIG_INVALID', `${path}: ${expected}`, cause === undefined ? undefined : { cause });
+}
+
+/** Names the type of a wrong value; echoes only numbers and booleans, never a string (it could be a password). */
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  switch (typeof value) {
+    case 'string': return 'a string';
+    case 'number': return Number.isFinite(value) ? String(value) : 'a non-finite number';
+    case 'boolean': return String(value);
+    case 'object': return 'an object';
+    default: return typeof value;
+  }
+}
+
+/** `$.signing.password`, or `$["odd key"]` for keys that are not identifiers (quoted, escaped and cut short). */
+function joinPath(path: string, key: string): string {
+  if (/^[A-Za-z_$][\w$]*$/.test(key) && key.length <= 64) return `${path}.${key}`;
+  return `${path}[${JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)}]`;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  switch (isIP(host)) {
+    case 4:
+      return host.startsWith('127.');
+    case 6: {
+      // The URL parser gives IPv6 addresses one canonical spelling: [::1], and [::ffff:7f..] for mapped 127/8.
+      const canonical = new URL(`http://[${host}]/`).hostname;
+      return canonical === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(canonical);
+    }
+    default:
+      return false;
+  }
+}
+
+function maskUrlCredentials(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password === '') return value;
+    url.password = '***';
+    return url.toString();
+  } catch {
+    return '[unparseable URL]';
+  }
+}
