@@ -414,6 +414,7 @@ function render(results: SizeResult[], base: Baselines, header: string, quick: b
     ['attachment', 'message', 'ours sign (mem)', 'ours sign (stream)', 'xmlsec1 sign', 'xmlsec1/ours', 'floor', 'ours/floor',
       'ours verify', 'xmlsec1 verify', 'ours/xmlsec1', 'RSS Δ sign (mem)', 'RSS Δ sign (stream)', 'RSS Δ verify', 'digest equal'],
     rows,
+    ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'center'],
   ));
   out.push(
     '',
@@ -442,7 +443,7 @@ function render(results: SizeResult[], base: Baselines, header: string, quick: b
   if (base.verifyRate) {
     baseRows.push(['10 KiB: readFileSync + verifySignedMessage loop, one thread', fmtRate(base.verifyRate.opsPerSecond, 'verifies/s'), '']);
   }
-  out.push(markdownTable(['measure', 'value', 'note'], baseRows), '');
+  out.push(markdownTable(['measure', 'value', 'note'], baseRows, ['left', 'right', 'left']), '');
 
   out.push('## Targets', '');
   const r20 = results.find((r) => r.size === 20 * MiB);
@@ -477,7 +478,7 @@ function render(results: SizeResult[], base: Baselines, header: string, quick: b
     base.signRate ? base.signRate.opsPerSecond >= 1000 : undefined);
   target('10 KiB ≥ 2,000 verifies/s on one core', base.verifyRate ? fmtRate(base.verifyRate.opsPerSecond, 'verifies/s') : 'not run',
     base.verifyRate ? base.verifyRate.opsPerSecond >= 2000 : undefined);
-  out.push(markdownTable(['target', 'measured', 'result'], targets), '');
+  out.push(markdownTable(['target', 'measured', 'result'], targets, ['left', 'left', 'center']), '');
 
   out.push('## Correctness', '');
   out.push(markdownTable(
@@ -487,6 +488,7 @@ function render(results: SizeResult[], base: Baselines, header: string, quick: b
       r.xmlsecVerifiesOurs ? 'yes' : 'NO', r.oursVerifiesXmlsec ? 'yes' : 'NO',
       r.streamEqualsMem === undefined ? 'n/a' : r.streamEqualsMem ? 'yes' : 'NO',
     ]),
+    ['left', 'left', 'left', 'center', 'center', 'center', 'center'],
   ), '');
 
   out.push('## Spread (ms)', '');
@@ -506,7 +508,7 @@ function render(results: SizeResult[], base: Baselines, header: string, quick: b
       spread.push([sizeLabel(r.size), name, String(s.n), fmtMs(s.min), fmtMs(s.median), fmtMs(s.p90), fmtMs(s.max), fmtThroughput(bytes, s.median)]);
     }
   }
-  out.push(markdownTable(['attachment', 'case', 'n', 'min', 'median', 'p90', 'max', 'median rate'], spread), '');
+  out.push(markdownTable(['attachment', 'case', 'n', 'min', 'median', 'p90', 'max', 'median rate'], spread, ['left', 'left']), '');
   out.push('Rates are over the message bytes (the attachment bytes for the floor). The machine may be shared and noisy: trust the ratios, measured minutes apart in one run, over the absolute times.', '');
 
   out.push('## Peak RSS (child processes)', '');
@@ -517,7 +519,7 @@ function render(results: SizeResult[], base: Baselines, header: string, quick: b
       rssRows.push([sizeLabel(r.size), name, fmtBytes(rep.baseline), fmtBytes(rep.peak), fmtBytes(rep.growth), fmtRatio(rep.growth / r.messageBytes), rep.peakSource, fmtMs(rep.extra.ms as number)]);
     }
   }
-  out.push(markdownTable(['attachment', 'case', 'baseline', 'peak', 'growth', 'growth / message', 'peak from', 'time'], rssRows), '');
+  out.push(markdownTable(['attachment', 'case', 'baseline', 'peak', 'growth', 'growth / message', 'peak from', 'time'], rssRows, ['left', 'left']), '');
   return out.join('\n');
 }
 

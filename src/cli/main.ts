@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { buildServer, GATEWAY_VERSION } from '../api/server.ts';
 import { loadConfig } from '../config/index.ts';
 import { ERRORS, isGatewayError } from '../errors/index.ts';
+import { registerMessageCommands } from './message-commands.ts';
 
 /** How long `serve` waits for in-flight requests on shutdown before it gives up and exits 1. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -27,8 +28,7 @@ export function createProgram(): Command {
 export function registerCommands(program: Command): void {
   registerServeCommand(program);
 
-  // ── message commands ──
-  // `seos-gateway message ...` is registered here by registerMessageCommands(program) from ./message-commands.ts.
+  registerMessageCommands(program);
 }
 
 function registerServeCommand(program: Command): void {

@@ -36,7 +36,6 @@ const FORGE_HINT =
  * PBKDF2 the UTF-8 bytes, so for the duration of one synchronous read we hand PBKDF2 the UTF-8 form.
  */
 function withUtf8Pbkdf2<T>(password: string, read: () => T): T {
-  // eslint-disable-next-line no-control-regex
   if (!/[^\x00-\x7f]/.test(password)) return read();
   const pkcs5 = forge.pkcs5 as unknown as { pbkdf2: (...args: unknown[]) => unknown };
   const original = pkcs5.pbkdf2;
