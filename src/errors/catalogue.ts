@@ -277,6 +277,123 @@ export const ERRORS = {
     bg: 'Ресурсът не е намерен.',
     en: 'No resource or route matches this method and path.',
   },
+  // ── SEOS registry and participants ──
+  GW_ERR_REGISTRY_UNAVAILABLE: {
+    status: 502,
+    bg: 'Регистърът на участниците в СЕОС не отговаря.',
+    en: 'The SEOS registry could not be reached (connection, TLS or timeout).',
+  },
+  GW_ERR_REGISTRY_BAD_RESPONSE: {
+    status: 502,
+    bg: 'Регистърът на участниците в СЕОС върна неразбираем отговор.',
+    en: 'The SEOS registry answered with something that is not a valid rpc/encoded response.',
+  },
+  GW_ERR_REGISTRY_FAULT: {
+    status: 502,
+    bg: 'Регистърът на участниците в СЕОС върна грешка (SOAP Fault).',
+    en: 'The SEOS registry answered with a SOAP Fault.',
+  },
+  GW_ERR_PARTICIPANT_NOT_FOUND: {
+    status: 404, seos: 'InvalidReceiver',
+    bg: 'Участникът не е намерен в регистъра на СЕОС.',
+    en: 'No participant with this ЕИК or GUID in the local copy of the registry.',
+  },
+  GW_ERR_PARTICIPANT_INACTIVE: {
+    status: 409, seos: 'InvalidSender',
+    bg: 'Участникът не е активен в регистъра на СЕОС.',
+    en: 'The participant is not Active in the registry.',
+  },
+  GW_ERR_PARTICIPANT_NO_ENDPOINT: {
+    status: 409,
+    bg: 'Участникът няма адрес за обмен на документи в регистъра на СЕОС.',
+    en: 'The participant has no usable document-exchange service URI.',
+  },
+
+  // ── SEOS transport (Submit) ──
+  GW_ERR_SOAP_MALFORMED: {
+    status: 400, seos: 'InvalidXmlDocument',
+    bg: 'Заявката не е валидно SOAP съобщение Submit.',
+    en: 'The request is not a SOAP 1.1 Submit envelope with the message in <request>.',
+  },
+  GW_ERR_SEOS_TRANSPORT: {
+    status: 502,
+    bg: 'Неуспешна връзка с получателя (мрежова грешка); ще бъде направен нов опит.',
+    en: 'The peer could not be reached or the connection failed; retryable.',
+  },
+  GW_ERR_SEOS_TIMEOUT: {
+    status: 504,
+    bg: 'Получателят не отговори навреме; ще бъде направен нов опит.',
+    en: 'The peer did not answer within the timeout; retryable.',
+  },
+  GW_ERR_SEOS_PEER_FAULT: {
+    status: 502,
+    bg: 'Получателят отказа съобщението (SOAP Fault).',
+    en: 'The peer answered with a SOAP Fault; not retried.',
+  },
+  GW_ERR_SEOS_PEER_ERROR: {
+    status: 502,
+    bg: 'Получателят отказа съобщението (съобщение за грешка MSG_Error).',
+    en: 'The peer answered with a signed MSG_Error; not retried.',
+  },
+  GW_ERR_SEOS_REPLY_INVALID: {
+    status: 502,
+    bg: 'Отговорът на получателя е невалиден или не е подписан правилно.',
+    en: 'The peer\'s reply could not be parsed, verified or matched to our message.',
+  },
+  GW_ERR_SEOS_INSECURE_URL: {
+    status: 500,
+    bg: 'Адресът на получателя не е HTTPS, а нешифрована връзка не е разрешена в конфигурацията.',
+    en: 'The peer URL is plain HTTP and plain HTTP is not allowed by the configuration.',
+  },
+
+  // ── SEOS receiver (our endpoint) ──
+  GW_ERR_SEOS_WRONG_RECIPIENT: {
+    status: 400, seos: 'InvalidReceiver',
+    bg: 'Получателят на съобщението не се обслужва от този възел.',
+    en: 'Header/Recipient is not this administration.',
+  },
+  GW_ERR_SEOS_UNKNOWN_SENDER: {
+    status: 403, seos: 'InvalidSender',
+    bg: 'Подателят не е активен участник в регистъра на СЕОС.',
+    en: 'Header/Sender is not an active participant in the registry.',
+  },
+  GW_ERR_SEOS_DUPLICATE_MESSAGE: {
+    status: 409, seos: 'DuplicateMessageGuid',
+    bg: 'Съобщение със същия идентификатор (MessageGUID) вече е получено.',
+    en: 'A message with this MessageGUID was already received.',
+  },
+  GW_ERR_SEOS_DOCUMENT_NOT_FOUND: {
+    status: 404, seos: 'ErrorDocumentIsNotFound',
+    bg: 'Документът не е намерен.',
+    en: 'No document with this DocumentGUID exchanged with this participant.',
+  },
+  GW_ERR_INTERNAL: {
+    status: 500,
+    bg: 'Вътрешна грешка в шлюза; съобщението не е прието и може да бъде изпратено отново.',
+    en: 'An internal error (database, disk); nothing was accepted, the sender may retry.',
+  },
+
+  // ── Store, archive and delivery log ──
+  GW_ERR_STORE_IO: {
+    status: 500,
+    bg: 'Грешка при запис или четене на файл в хранилището на шлюза.',
+    en: 'A spool or archive file could not be written or read.',
+  },
+  GW_ERR_AUDIT_CHAIN_BROKEN: {
+    status: 500,
+    bg: 'Веригата на дневника на доставките е нарушена: запис е променен, изтрит или вмъкнат.',
+    en: 'The hash chain of the delivery log does not verify at the named entry.',
+  },
+  GW_ERR_AUDIT_ARCHIVE_MISSING: {
+    status: 500,
+    bg: 'Архивираното съобщение липсва.',
+    en: 'An archived wire message referenced by the delivery log is missing.',
+  },
+  GW_ERR_AUDIT_ARCHIVE_CORRUPT: {
+    status: 500,
+    bg: 'Архивираното съобщение е променено (контролната сума не съвпада).',
+    en: 'An archived wire message does not match its SHA-256.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,0 +1,46 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { GatewayError } from '../errors/index.ts';
+import { MIGRATIONS, type Migration } from './migrations.ts';
+
+export type Db = Database.Database;
+
+/**
+ * The system of record: one SQLite file in WAL mode. Everything the gateway acknowledges is committed here
+ * first (with its delivery-log entry, in the same transaction); Redis only drives delivery.
+ *
+ * `synchronous = FULL` because an acknowledged document must survive a power cut, not only a process crash;
+ * WAL keeps that cheap (one fsync per commit of the WAL, not of the database).
+ */
+export function openDatabase(file: string, options: { migrations?: readonly Migration[] } = {}): Db {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db, options.migrations ?? MIGRATIONS);
+  return db;
+}
+
+/** Applies, in order and each in its own transaction, every migration newer than the database. */
+export function migrate(db: Db, migrations: readonly Migration[]): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  const current = (db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number }).v;
+  const known = migrations.reduce((max, m) => Math.max(max, m.version), 0);
+  if (current > known) {
+    throw new GatewayError('GW_ERR_CONFIG_INVALID', `the database is at schema version ${current}, newer than this gateway (${known}); upgrade the gateway`);
+  }
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+    })();
+  }
+}
+
+export function schemaVersion(db: Db): number {
+  return (db.prepare('SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations').get() as { v: number }).v;
+}
