@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { isGatewayError } from '../src/errors/index.ts';
 import {
   buildErrorMessage, buildRegistrationRequest, buildStatusRequest, buildStatusResponse, buildUnsignedMessage,
-  dateTimeToInstant, formatDateTime, newGuid, parseMessageXml, sameGuid, signMessage, verifySignedMessage,
+  dateTimeToInstant, formatDateTime, isBase64, newGuid, parseMessageXml, sameGuid, signMessage, verifySignedMessage,
   type SeosMessage,
 } from '../src/seos/index.ts';
 import { validateWithXmllint } from '../src/seos/schema-validation.ts';
@@ -172,6 +172,26 @@ describe('values: GUIDs, versions, dates, text', () => {
   });
 });
 
+describe('base64 bodies', () => {
+  it('validates small and large bodies alike (two code paths)', () => {
+    for (const size of [10, 200_000, 7_000_000]) {
+      const good = Buffer.from(Buffer.alloc(size, 7).toString('base64'), 'latin1');
+      expect(isBase64(good), `good ${size}`).toBe(true);
+      const wrapped = Buffer.from(good.toString('latin1').replace(/(.{76})/g, '$1\r\n'), 'latin1');
+      expect(isBase64(wrapped), `wrapped ${size}`).toBe(true);
+      for (const [name, bad] of [
+        ['invalid char', good.toString('latin1').slice(0, 8) + '!' + good.toString('latin1').slice(9)],
+        ['url-safe char', good.toString('latin1').slice(0, 8) + '-' + good.toString('latin1').slice(9)],
+        ['missing padding', good.toString('latin1').replace(/=+$/, '') + (good.toString('latin1').endsWith('=') ? '' : 'A')],
+        ['padding inside', 'AB==' + good.toString('latin1')],
+        ['padding in a later slice', good.toString('latin1').slice(0, -8) + 'AB==' + good.toString('latin1').slice(-4)],
+      ]) {
+        expect(isBase64(Buffer.from(bad, 'latin1')), `${name} ${size}`).toBe(false);
+      }
+    }
+  });
+});
+
 describe('XML safety limits', () => {
   it('bounds size, depth and attribute count with coded errors', () => {
     expect(codeOf(() => parseXml('<a>' + 'x'.repeat(2000) + '</a>', { maxBytes: 1000 }))).toBe('GW_ERR_XML_TOO_LARGE');
@@ -184,6 +204,15 @@ describe('XML safety limits', () => {
   it('refuses DOCTYPE in every form, including an internal subset with no entities', () => {
     for (const xml of ['<!DOCTYPE r><r/>', '<!DOCTYPE r [<!ELEMENT r ANY>]><r/>', '<!DOCTYPE r SYSTEM "http://127.0.0.1:9/x.dtd"><r/>']) {
       expect(codeOf(() => parseXml(xml)), xml).toBe('GW_ERR_XML_DOCTYPE');
+    }
+  });
+
+  it('refuses control characters and U+FFFE/U+FFFF in text, in short and in large text nodes, at any alignment', () => {
+    for (const pad of [0, 1, 2, 3, 5, 100_003]) {
+      for (const bad of ['\u0001', '\u001f', '\ufffe', '\uffff']) {
+        expect(codeOf(() => parseXml(`<r>${'A'.repeat(pad)}${bad}B</r>`)), `${pad} ${JSON.stringify(bad)}`).toBe('GW_ERR_XML_MALFORMED');
+      }
+      expect(codeOf(() => parseXml(`<r>${'A'.repeat(pad)}\t\n\r\u00ff\u0410B</r>`))).toBe('OK');
     }
   });
 

@@ -12,3 +12,4 @@ export {
   type LogLevel,
 } from './load-config.ts';
 export { Secret } from './secret.ts';
+export type { ExchangeConfig, SelfConfig, SeosEndpointConfig, SeosClientConfig, RegistryConfig, DeliveryConfig, TlsFiles, StaticParticipantConfig, PeerConfig } from './exchange-config.ts';

@@ -1,8 +1,10 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { describeValue, fail, readBoolean, readHost, readLogLevel, readObject, readPath, readPort, readRedisUrl, readSecret, type FieldReaders, type Reader } from './readers.ts';
 import { inspect } from 'node:util';
 import { GatewayError } from '../errors/index.ts';
 import { Secret } from './secret.ts';
+import { EXCHANGE_READERS, completeExchange, type ExchangeConfig, type ExchangeInput } from './exchange-config.ts';
 
 /*
  * One validated configuration, read once at boot: an optional JSON file, then environment overrides, then defaults.
@@ -25,11 +27,14 @@ export const CONFIG_FILE_MAX_BYTES = 1024 * 1024;
 export interface SigningConfig {
   /** PKCS#12 (.p12/.pfx) file with the gateway's signing key and certificate, relative to the working directory. */
   readonly pkcs12Path?: string;
+  /** Or a PEM key and certificate. */
+  readonly keyPath?: string;
+  readonly certPath?: string;
   /** Its password, from the file or SIGNING_PASSWORD. A Secret: call `reveal()` only where the key is opened. */
   readonly password?: Secret;
 }
 
-export interface GatewayConfig {
+export interface GatewayConfig extends ExchangeConfig {
   /** Address the HTTP server binds to. Only loopback addresses unless `allowRemote` is true. */
   readonly host: string;
   /** TCP port; 0 asks the operating system for a free one (tests). */
@@ -52,7 +57,7 @@ export const DEFAULTS = {
   dataDir: './data',
   redisUrl: 'redis://127.0.0.1:6379',
   logLevel: 'info',
-} as const satisfies Omit<GatewayConfig, 'signing'>;
+} as const satisfies Omit<GatewayConfig, 'signing' | keyof ExchangeConfig>;
 
 export interface LoadConfigOptions {
   /** JSON config file; when absent, SEOS_GATEWAY_CONFIG names it; when neither is set, only env and defaults apply. */
@@ -62,7 +67,7 @@ export interface LoadConfigOptions {
 }
 
 /** What a config file (or the environment) may say: every field optional, already checked. */
-interface ConfigInput {
+interface ConfigInput extends ExchangeInput {
   host?: string;
   port?: number;
   allowRemote?: boolean;
@@ -74,11 +79,11 @@ interface ConfigInput {
 
 interface SigningInput {
   pkcs12Path?: string;
+  keyPath?: string;
+  certPath?: string;
   password?: Secret;
 }
 
-type Reader<T> = (value: unknown, path: string) => T;
-type FieldReaders<T> = { [K in keyof T]-?: Reader<NonNullable<T[K]>> };
 
 export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
   const env = options.env ?? process.env;
@@ -104,6 +109,7 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
     redisUrl: input.redisUrl ?? DEFAULTS.redisUrl,
     logLevel: input.logLevel ?? DEFAULTS.logLevel,
     signing,
+    ...completeExchange(input),
   };
   // Whatever prints the config (a debug log, console.log, JSON.stringify) sees the safe view only.
   Object.defineProperties(config, {
@@ -126,8 +132,14 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     logLevel: config.logLevel,
     signing: {
       ...(config.signing.pkcs12Path !== undefined ? { pkcs12Path: config.signing.pkcs12Path } : {}),
+      ...(config.signing.keyPath !== undefined ? { keyPath: config.signing.keyPath, certPath: config.signing.certPath } : {}),
       ...(config.signing.password !== undefined ? { password: '[redacted]' } : {}),
     },
+    ...(config.self ? { self: config.self } : {}),
+    // Secrets inside TLS sections are Secret objects, which print as [redacted].
+    seos: config.seos,
+    registry: { ...config.registry, participants: `${config.registry.participants.length} configured` },
+    delivery: config.delivery,
   };
 }
 
@@ -227,26 +239,10 @@ function envPath(field: string, variable: string): string {
   return `$.${field} (from environment ${variable})`;
 }
 
-// ── field readers ──
-
-function readObject<T extends object>(value: unknown, path: string, readers: FieldReaders<T>): Partial<T> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    fail(path, `expected an object, got ${describeValue(value)}`);
-  }
-  const result: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
-    const childPath = joinPath(path, key);
-    if (!Object.hasOwn(readers, key)) {
-      fail(childPath, `unknown key (expected one of: ${Object.keys(readers).join(', ')})`);
-    }
-    const reader = (readers as Record<string, Reader<unknown>>)[key];
-    result[key] = reader((value as Record<string, unknown>)[key], childPath);
-  }
-  return result as Partial<T>;
-}
+// ── the top level ──
 
 const readSigning: Reader<SigningInput> = (value, path) =>
-  readObject<SigningInput>(value, path, { pkcs12Path: readPath, password: readSecret });
+  readObject<SigningInput>(value, path, { pkcs12Path: readPath, keyPath: readPath, certPath: readPath, password: readSecret });
 
 const TOP_LEVEL_READERS: FieldReaders<ConfigInput> = {
   host: readHost,
@@ -256,86 +252,8 @@ const TOP_LEVEL_READERS: FieldReaders<ConfigInput> = {
   redisUrl: readRedisUrl,
   logLevel: readLogLevel,
   signing: readSigning,
+  ...EXCHANGE_READERS,
 };
-
-const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-
-function readHost(value: unknown, path: string): string {
-  const expected = 'expected an IP address or a host name';
-  if (typeof value !== 'string') fail(path, `${expected}, got ${describeValue(value)}`);
-  if (isIP(value) === 0 && !HOST_NAME.test(value)) fail(path, expected);
-  return value;
-}
-
-function readPort(value: unknown, path: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
-    fail(path, `expected an integer from 0 to 65535, got ${describeValue(value)}`);
-  }
-  return value;
-}
-
-function readBoolean(value: unknown, path: string): boolean {
-  if (typeof value !== 'boolean') fail(path, `expected true or false, got ${describeValue(value)}`);
-  return value;
-}
-
-function readPath(value: unknown, path: string): string {
-  const expected = 'expected a non-empty file system path';
-  if (typeof value !== 'string') fail(path, `${expected}, got ${describeValue(value)}`);
-  if (value.length === 0 || value.length > 4096 || value.includes('\0')) fail(path, expected);
-  return value;
-}
-
-function readRedisUrl(value: unknown, path: string): string {
-  const expected = 'expected a redis:// or rediss:// URL';
-  if (typeof value !== 'string') fail(path, `${expected}, got ${describeValue(value)}`);
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    fail(path, expected);
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') fail(path, expected);
-  return value;
-}
-
-function readLogLevel(value: unknown, path: string): LogLevel {
-  if (typeof value !== 'string' || !(LOG_LEVELS as readonly string[]).includes(value)) {
-    fail(path, `expected one of ${LOG_LEVELS.join(', ')}`);
-  }
-  return value as LogLevel;
-}
-
-function readSecret(value: unknown, path: string): Secret {
-  if (typeof value !== 'string') fail(path, `expected a string, got ${describeValue(value)}`);
-  if (value.length > 1024) fail(path, 'expected at most 1024 characters');
-  return new Secret(value);
-}
-
-// ── helpers ──
-
-function fail(path: string, expected: string, cause?: unknown): never {
-  throw new GatewayError('GW_ERR_CONFIG_INVALID', `${path}: ${expected}`, cause === undefined ? undefined : { cause });
-}
-
-/** Names the type of a wrong value; echoes only numbers and booleans, never a string (it could be a password). */
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  switch (typeof value) {
-    case 'string': return 'a string';
-    case 'number': return Number.isFinite(value) ? String(value) : 'a non-finite number';
-    case 'boolean': return String(value);
-    case 'object': return 'an object';
-    default: return typeof value;
-  }
-}
-
-/** `$.signing.password`, or `$["odd key"]` for keys that are not identifiers (quoted, escaped and cut short). */
-function joinPath(path: string, key: string): string {
-  if (/^[A-Za-z_$][\w$]*$/.test(key) && key.length <= 64) return `${path}.${key}`;
-  return `${path}[${JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)}]`;
-}
 
 export function isLoopbackHost(host: string): boolean {
   if (host.toLowerCase() === 'localhost') return true;

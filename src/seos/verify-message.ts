@@ -26,6 +26,15 @@ export interface VerifiedMessage {
  */
 export function verifySignedMessage(xml: Buffer | string, options: VerifyMessageOptions = {}): VerifiedMessage {
   const document = parseXml(xml, options.limits);
+  const signature = verifyMessageSignature(document, options);
+  return { message: parseMessageDocument(document), signature, document };
+}
+
+/**
+ * The signature half of verifySignedMessage, for a receiver that has already parsed (and schema-checked) the
+ * same tree: its model and this verification then speak of the very same nodes.
+ */
+export function verifyMessageSignature(document: XmlDocument, options: VerifySignatureOptions = {}): VerifiedSignature {
   const root = document.root;
   const signatures: XmlElement[] = [];
   let nestedMessage: XmlElement | undefined;
@@ -47,6 +56,5 @@ export function verifySignedMessage(xml: Buffer | string, options: VerifyMessage
   if (signature.parent !== root || children[children.length - 1] !== signature) {
     throw new GatewayError('GW_ERR_SIG_MISPLACED', `found at ${signature.path.slice(0, 200)}`);
   }
-  const verified = verifyEnvelopedSignature(document, signature, options);
-  return { message: parseMessageDocument(document), signature: verified, document };
+  return verifyEnvelopedSignature(document, signature, options);
 }

@@ -107,7 +107,8 @@ export const MIGRATIONS: readonly Migration[] = [
         payload_sha256 TEXT,                             -- archived signed bytes to (re)send
         payload_json   TEXT,
         state          TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed', 'dead')),
-        attempts       INTEGER NOT NULL DEFAULT 0,
+        attempts       INTEGER NOT NULL DEFAULT 0,    -- attempts that counted against the retry budget
+        job_seq        INTEGER NOT NULL DEFAULT 0,    -- bumped on every scheduling; a queue job carries it, stale jobs are ignored
         next_attempt_at TEXT NOT NULL,
         last_error     TEXT,
         created_at     TEXT NOT NULL,
@@ -115,6 +116,17 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX outbox_pending ON outbox (state, next_attempt_at);
       CREATE INDEX outbox_document ON outbox (document_id);
+
+      -- Health of each destination: after repeated transport failures it is 'down' and only probed.
+      CREATE TABLE destinations (
+        id                   TEXT PRIMARY KEY,
+        state                TEXT NOT NULL CHECK (state IN ('up', 'down')),
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        down_since           TEXT,
+        next_probe_at        TEXT,
+        last_error           TEXT,
+        updated_at           TEXT NOT NULL
+      );
 
       CREATE TABLE attempts (
         id          INTEGER PRIMARY KEY AUTOINCREMENT,

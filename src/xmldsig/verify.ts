@@ -151,16 +151,34 @@ function keyInfoCertificates(keyInfo: XmlElement[]): CertificateInfo[] {
       if (data.ns !== DSIG_NS || data.local !== 'X509Data') continue;
       for (const item of childElements(data)) {
         if (item.ns !== DSIG_NS || item.local !== 'X509Certificate') continue;
-        const der = base64Value(item);
-        try {
-          out.push(describeCertificate(der));
-        } catch (cause) {
-          throw new GatewayError('GW_ERR_SIG_BAD_CERTIFICATE', `${item.path} cannot be parsed`, { cause });
-        }
+        out.push(certificateFromText(item));
       }
     }
   }
   return out;
+}
+
+/**
+ * Peers sign with the same certificate message after message: remember the parsed certificate by its base64
+ * text, so a verification does not decode and parse it again (bounded, oldest dropped first).
+ */
+const certificatesByText = new Map<string, CertificateInfo>();
+const CERTIFICATE_CACHE_SIZE = 256;
+
+function certificateFromText(item: XmlElement): CertificateInfo {
+  const text = elementText(item);
+  const cached = certificatesByText.get(text);
+  if (cached) return cached;
+  const der = base64Value(item);
+  let info: CertificateInfo;
+  try {
+    info = describeCertificate(der);
+  } catch (cause) {
+    throw new GatewayError('GW_ERR_SIG_BAD_CERTIFICATE', `${item.path} cannot be parsed`, { cause });
+  }
+  if (certificatesByText.size >= CERTIFICATE_CACHE_SIZE) certificatesByText.delete(certificatesByText.keys().next().value!);
+  certificatesByText.set(text, info);
+  return info;
 }
 
 function checkIssuerSerial(keyInfo: XmlElement[], signer: CertificateInfo): void {

@@ -1,0 +1,242 @@
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { ErrorCode } from '../errors/index.ts';
+import type { Db } from '../store/database.ts';
+import {
+  DEFAULT_DESTINATION_POLICY, mayAttempt, recordSuccess, recordTransportFailure, type DestinationPolicy,
+} from './destinations.ts';
+import { bumpJobSeq, getOutboxEntry, pendingEntries, recordAttempt, updateOutbox, type OutboxRow } from './outbox.ts';
+import { DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry-policy.ts';
+
+/**
+ * The delivery engine: BullMQ on Redis drives the outbox rows in SQLite. Redis holds only pointers
+ * (outbox id + job sequence); the row is the truth. A job whose sequence is not the row's current one is stale
+ * and does nothing, so a reconciler may re-schedule freely: at boot and on a timer it gives every pending row
+ * without a live job a new one, which is how a Redis flush or restart loses nothing.
+ *
+ * Handlers say what happened as a typed outcome; the engine applies the retry policy, destination health and
+ * the handler's own changes in one transaction with the attempt record.
+ */
+export type DeliveryOutcome =
+  /** Done. */
+  | { result: 'delivered'; detail?: string; commit?: () => void }
+  /** The other side refused; trying again will not help. */
+  | { result: 'failed'; code: ErrorCode; detail?: string; commit?: () => void }
+  /** Try again later; `transport` failures count against the destination's health. */
+  | { result: 'retry'; code: ErrorCode; detail?: string; transport: boolean; commit?: () => void };
+
+export interface DeliveryContext {
+  /** 1-based number of this attempt. */
+  readonly attempt: number;
+  /** This attempt probes a destination that is down. */
+  readonly probe: boolean;
+}
+
+export type DeliveryHandler = (entry: OutboxRow, context: DeliveryContext) => Promise<DeliveryOutcome>;
+
+export interface DeliveryEvents {
+  delivered?(entry: OutboxRow): void;
+  failed?(entry: OutboxRow, code: ErrorCode, detail?: string): void;
+  dead?(entry: OutboxRow, code: ErrorCode, detail?: string): void;
+}
+
+export interface DeliveryEngineOptions {
+  readonly db: Db;
+  readonly connection: ConnectionOptions;
+  /** Keeps the queues of two gateways on one Redis apart. */
+  readonly prefix: string;
+  readonly handlers: Readonly<Record<string, DeliveryHandler>>;
+  readonly retryPolicyFor?: (entry: OutboxRow) => RetryPolicy;
+  readonly destinationPolicy?: DestinationPolicy;
+  /** Jobs processed at once by this process's worker. */
+  readonly concurrency?: number;
+  /** Deliveries to one destination at once, per process. */
+  readonly perDestinationConcurrency?: number;
+  readonly reconcileIntervalMs?: number;
+  /** False for a process that only accepts (its jobs run in `seos-gateway worker` processes). */
+  readonly runWorker?: boolean;
+  readonly events?: DeliveryEvents;
+  readonly log?: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
+}
+
+export const QUEUE_NAME = 'delivery';
+
+interface JobData {
+  outboxId: string;
+  seq: number;
+}
+
+export class DeliveryEngine {
+  private readonly queue: Queue<JobData>;
+  private worker: Worker<JobData> | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Map<string, number>();
+  private readonly waiting = new Map<string, Array<() => void>>();
+  private closing = false;
+
+  constructor(private readonly options: DeliveryEngineOptions) {
+    this.queue = new Queue<JobData>(QUEUE_NAME, { connection: options.connection, prefix: options.prefix });
+    // A Redis outage must not crash the process; the reconciler repairs what was missed.
+    this.queue.on('error', (error) => options.log?.warn({ err: error.message }, 'delivery queue error'));
+  }
+
+  async start(): Promise<void> {
+    if (this.options.runWorker !== false) {
+      this.worker = new Worker<JobData>(QUEUE_NAME, (job) => this.process(job), {
+        connection: this.options.connection,
+        prefix: this.options.prefix,
+        concurrency: this.options.concurrency ?? 16,
+        // A job left active by a killed process comes back after the lock expires; its row decides what to do.
+        maxStalledCount: 1000,
+      });
+      this.worker.on('error', (error) => this.options.log?.warn({ err: error.message }, 'delivery worker error'));
+    }
+    await this.reconcile().catch((error) => this.options.log?.warn({ err: (error as Error).message }, 'reconcile failed; will retry'));
+    const interval = this.options.reconcileIntervalMs ?? 60_000;
+    const tick = () => {
+      this.reconcileTimer = setTimeout(() => {
+        this.reconcile().catch((error) => this.options.log?.warn({ err: (error as Error).message }, 'reconcile failed'))
+          .finally(() => { if (!this.closing) tick(); });
+      }, interval);
+      this.reconcileTimer.unref();
+    };
+    tick();
+  }
+
+  /**
+   * Gives a committed outbox row its job. Safe to call after the commit that created the row, best effort:
+   * if Redis is unreachable the reconciler schedules it later, so callers never wait for Redis to answer.
+   */
+  schedule(entry: Pick<OutboxRow, 'id' | 'nextAttemptAt'>): void {
+    const seq = bumpJobSeq(this.options.db, entry.id);
+    const delay = Math.max(0, new Date(entry.nextAttemptAt).getTime() - Date.now());
+    this.queue.add('deliver', { outboxId: entry.id, seq }, {
+      jobId: `${entry.id}.${seq}`, delay, removeOnComplete: true, removeOnFail: 1000, attempts: 1,
+    }).catch((error) => this.options.log?.warn({ err: (error as Error).message, outboxId: entry.id }, 'could not enqueue; the reconciler will'));
+  }
+
+  /** Schedules every pending row that has no live job. Returns how many it scheduled. */
+  async reconcile(): Promise<number> {
+    const live = new Set<string>();
+    const states = ['waiting', 'delayed', 'active', 'prioritized', 'waiting-children'] as const;
+    const page = 1000;
+    for (let start = 0; ; start += page) {
+      const jobs = await this.queue.getJobs([...states], start, start + page - 1);
+      for (const job of jobs) if (job?.data) live.add(`${job.data.outboxId}.${job.data.seq}`);
+      if (jobs.length < page) break;
+    }
+    let scheduled = 0;
+    for (const row of pendingEntries(this.options.db)) {
+      if (live.has(`${row.id}.${row.jobSeq}`)) continue;
+      this.schedule(row);
+      scheduled++;
+    }
+    if (scheduled > 0) this.options.log?.info({ scheduled }, 'reconciler re-scheduled pending deliveries');
+    return scheduled;
+  }
+
+  /** Counts of jobs by state, for /ready and metrics. */
+  async queueCounts(): Promise<Record<string, number>> {
+    return this.queue.getJobCounts('waiting', 'delayed', 'active', 'failed');
+  }
+
+  /** Stops taking work; jobs in flight finish (or are released to come back after restart). */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
+    await this.worker?.close();
+    await this.queue.close();
+  }
+
+  private async process(job: Job<JobData>): Promise<void> {
+    const { db } = this.options;
+    const row = getOutboxEntry(db, job.data.outboxId);
+    if (!row || row.state !== 'pending' || row.jobSeq !== job.data.seq) return; // done, or superseded
+    const permission = mayAttempt(db, row.destination, this.destinationPolicy());
+    if (!permission.go) {
+      // The destination is down: wait for its probe without spending an attempt.
+      updateOutbox(db, row.id, { nextAttemptAt: permission.until });
+      this.schedule({ id: row.id, nextAttemptAt: permission.until.toISOString() });
+      return;
+    }
+    await this.acquire(row.destination);
+    let outcome: DeliveryOutcome;
+    const started = Date.now();
+    try {
+      const handler = this.options.handlers[row.kind];
+      outcome = handler
+        ? await handler(row, { attempt: row.attempts + 1, probe: permission.probe })
+        : { result: 'failed', code: 'GW_ERR_INTERNAL', detail: `no handler for ${row.kind}` };
+    } catch (error) {
+      outcome = { result: 'retry', code: 'GW_ERR_INTERNAL', detail: (error as Error).message.slice(0, 300), transport: false };
+    } finally {
+      this.release(row.destination);
+    }
+    this.settle(row, outcome, Date.now() - started);
+  }
+
+  private settle(row: OutboxRow, outcome: DeliveryOutcome, durationMs: number): void {
+    const { db } = this.options;
+    const attempts = row.attempts + 1;
+    let reschedule: Date | undefined;
+    let final: 'delivered' | 'failed' | 'dead' | undefined;
+    db.transaction(() => {
+      if (getOutboxEntry(db, row.id)?.jobSeq !== row.jobSeq) return; // superseded while we were delivering
+      outcome.commit?.();
+      recordAttempt(db, row.id, { outcome: outcome.result === 'delivered' ? 'delivered' : `${outcome.result}:${outcome.code}`, detail: outcome.detail ?? null, durationMs });
+      if (outcome.result === 'delivered') {
+        recordSuccess(db, row.destination);
+        updateOutbox(db, row.id, { state: 'delivered', attempts, lastError: null });
+        final = 'delivered';
+        return;
+      }
+      if (outcome.result === 'failed') {
+        recordSuccess(db, row.destination); // it answered: the destination is up, the message is refused
+        updateOutbox(db, row.id, { state: 'failed', attempts, lastError: `${outcome.code}: ${outcome.detail ?? ''}`.slice(0, 500) });
+        final = 'failed';
+        return;
+      }
+      if (outcome.transport) recordTransportFailure(db, row.destination, outcome.code, this.destinationPolicy());
+      const delay = retryDelay(this.retryPolicy(row), attempts);
+      if (delay === null) {
+        updateOutbox(db, row.id, { state: 'dead', attempts, lastError: `${outcome.code}: ${outcome.detail ?? ''}`.slice(0, 500) });
+        final = 'dead';
+        return;
+      }
+      reschedule = new Date(Date.now() + delay);
+      updateOutbox(db, row.id, { attempts, nextAttemptAt: reschedule, lastError: `${outcome.code}: ${outcome.detail ?? ''}`.slice(0, 500) });
+    })();
+    const after = getOutboxEntry(db, row.id) ?? row;
+    if (reschedule) this.schedule({ id: row.id, nextAttemptAt: reschedule.toISOString() });
+    if (final === 'delivered') this.options.events?.delivered?.(after);
+    if (final === 'failed' && outcome.result !== 'delivered') this.options.events?.failed?.(after, outcome.code, outcome.detail);
+    if (final === 'dead' && outcome.result !== 'delivered') this.options.events?.dead?.(after, outcome.code, outcome.detail);
+  }
+
+  private retryPolicy(row: OutboxRow): RetryPolicy {
+    return this.options.retryPolicyFor?.(row) ?? DEFAULT_RETRY_POLICY;
+  }
+
+  private destinationPolicy(): DestinationPolicy {
+    return this.options.destinationPolicy ?? DEFAULT_DESTINATION_POLICY;
+  }
+
+  private async acquire(destination: string): Promise<void> {
+    const limit = this.options.perDestinationConcurrency ?? 4;
+    const active = this.inFlight.get(destination) ?? 0;
+    if (active < limit) {
+      this.inFlight.set(destination, active + 1);
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const queue = this.waiting.get(destination) ?? [];
+      queue.push(resolve);
+      this.waiting.set(destination, queue);
+    });
+  }
+
+  private release(destination: string): void {
+    const next = this.waiting.get(destination)?.shift();
+    if (next) next(); // hand the slot over
+    else this.inFlight.set(destination, (this.inFlight.get(destination) ?? 1) - 1);
+  }
+}

@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../store/database.ts';
+
+/**
+ * The transactional outbox: one row per delivery the gateway owes. Rows are inserted in the same transaction as
+ * the change that causes them; the queue only carries pointers to them.
+ */
+export type OutboxState = 'pending' | 'delivered' | 'failed' | 'dead';
+
+export interface OutboxRow {
+  id: string;
+  kind: string;
+  documentId: string | null;
+  destination: string;
+  payloadSha256: string | null;
+  payloadJson: string | null;
+  state: OutboxState;
+  attempts: number;
+  jobSeq: number;
+  nextAttemptAt: string;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const SELECT = `SELECT id, kind, document_id AS documentId, destination, payload_sha256 AS payloadSha256, payload_json AS payloadJson,
+  state, attempts, job_seq AS jobSeq, next_attempt_at AS nextAttemptAt, last_error AS lastError, created_at AS createdAt, updated_at AS updatedAt FROM outbox`;
+
+export interface NewOutboxEntry {
+  kind: string;
+  destination: string;
+  documentId?: string | null;
+  payloadSha256?: string | null;
+  payload?: unknown;
+  notBefore?: Date;
+}
+
+export function addOutboxEntry(db: Db, entry: NewOutboxEntry): OutboxRow {
+  const now = new Date().toISOString();
+  const id = randomUUID();
+  db.prepare(`INSERT INTO outbox (id, kind, document_id, destination, payload_sha256, payload_json, state, attempts, job_seq, next_attempt_at, created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?, ?)`)
+    .run(id, entry.kind, entry.documentId ?? null, entry.destination, entry.payloadSha256 ?? null,
+      entry.payload === undefined ? null : JSON.stringify(entry.payload), (entry.notBefore ?? new Date()).toISOString(), now, now);
+  return getOutboxEntry(db, id)!;
+}
+
+export function getOutboxEntry(db: Db, id: string): OutboxRow | undefined {
+  return db.prepare(`${SELECT} WHERE id = ?`).get(id) as OutboxRow | undefined;
+}
+
+export function pendingEntries(db: Db, limit = 10_000): OutboxRow[] {
+  return db.prepare(`${SELECT} WHERE state = 'pending' ORDER BY next_attempt_at LIMIT ?`).all(limit) as OutboxRow[];
+}
+
+export function entriesForDocument(db: Db, documentId: string): OutboxRow[] {
+  return db.prepare(`${SELECT} WHERE document_id = ? ORDER BY created_at`).all(documentId) as OutboxRow[];
+}
+
+/** Bumps the job sequence: the job carrying the new number is the only one that may act on the row. */
+export function bumpJobSeq(db: Db, id: string): number {
+  db.prepare('UPDATE outbox SET job_seq = job_seq + 1 WHERE id = ?').run(id);
+  return (db.prepare('SELECT job_seq AS s FROM outbox WHERE id = ?').get(id) as { s: number }).s;
+}
+
+export interface AttemptRecord {
+  outcome: string;
+  detail?: string | null;
+  durationMs?: number;
+}
+
+export function recordAttempt(db: Db, id: string, attempt: AttemptRecord): void {
+  db.prepare('INSERT INTO attempts (outbox_id, at, outcome, detail, duration_ms) VALUES (?, ?, ?, ?, ?)')
+    .run(id, new Date().toISOString(), attempt.outcome, attempt.detail ?? null, attempt.durationMs ?? null);
+}
+
+export function listAttempts(db: Db, outboxId: string): Array<{ at: string; outcome: string; detail: string | null; durationMs: number | null }> {
+  return db.prepare('SELECT at, outcome, detail, duration_ms AS durationMs FROM attempts WHERE outbox_id = ? ORDER BY id').all(outboxId) as never;
+}
+
+export function updateOutbox(db: Db, id: string, update: { state?: OutboxState; attempts?: number; nextAttemptAt?: Date; lastError?: string | null }): void {
+  const sets: string[] = [];
+  const values: unknown[] = [];
+  if (update.state !== undefined) { sets.push('state = ?'); values.push(update.state); }
+  if (update.attempts !== undefined) { sets.push('attempts = ?'); values.push(update.attempts); }
+  if (update.nextAttemptAt !== undefined) { sets.push('next_attempt_at = ?'); values.push(update.nextAttemptAt.toISOString()); }
+  if (update.lastError !== undefined) { sets.push('last_error = ?'); values.push(update.lastError); }
+  sets.push('updated_at = ?');
+  values.push(new Date().toISOString(), id);
+  db.prepare(`UPDATE outbox SET ${sets.join(', ')} WHERE id = ?`).run(...values);
+}

@@ -1,0 +1,314 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { GatewayError } from '../errors/index.ts';
+
+/** What was stored: the content address (lowercase hex SHA-256) and the size in bytes. */
+export interface StoredContent {
+  readonly sha256: string;
+  readonly size: number;
+}
+
+/** The answer of `check`: whether the file named by a hash is there and still holds exactly those bytes. */
+export type ContentCheck = 'ok' | 'missing' | 'corrupt';
+
+/**
+ * Raised by `putStream` when the content exceeds `maxBytes`. It carries GW_ERR_STORE_IO (the catalogue has no
+ * "content too large" code for the store); callers that must answer 413 test `instanceof ContentTooLargeError`.
+ */
+export class ContentTooLargeError extends GatewayError {
+  readonly limit: number;
+  constructor(limit: number) {
+    super('GW_ERR_STORE_IO', `the content exceeds the limit of ${limit} bytes; nothing was stored`);
+    this.name = 'ContentTooLargeError';
+    this.limit = limit;
+  }
+}
+
+const SHA256_RE = /^[0-9a-f]{64}$/;
+/** Temp files live in `<root>/tmp`, on the same file system as the final files so that rename is atomic. */
+const TMP_DIR = 'tmp';
+/** Temp names are `<pid>.<process token>.<random>.tmp`: the token tells our own in-flight writes from a crashed run's. */
+const TMP_RE = /^(\d+)\.([0-9a-f]{16})\.[0-9a-f]{16}\.tmp$/;
+/** A temp file of a live process idle this long is abandoned (guards against a recycled pid). */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+const READ_CHUNK = 1024 * 1024;
+/** Stored files are immutable: read-only for the owner and group, nothing for others (they may hold personal data). */
+const FILE_MODE = 0o440;
+const DIR_MODE = 0o750;
+const PROCESS_TOKEN = randomBytes(8).toString('hex');
+
+/**
+ * Content-addressed files: each file is named by the SHA-256 of its bytes, under `root/ab/cd/<sha256>` (two levels
+ * of fan-out keep directories small). Used for attachment spool files and for the evidence archive of the exact
+ * bytes that went on the wire (architecture principle 3): a name is a promise about the content, so a file is
+ * written to a temp file, fsynced, renamed into place and its directory fsynced before `put*` returns. Once a put
+ * has returned, the file survives a crash or a power cut.
+ *
+ * Only a 64-character lowercase hex string is ever turned into a path, so no caller can reach outside the root.
+ */
+export class ContentStore {
+  readonly root: string;
+  readonly #tmp: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.#tmp = path.join(this.root, TMP_DIR);
+    try {
+      fs.mkdirSync(this.#tmp, { recursive: true, mode: DIR_MODE });
+    } catch (error) {
+      throw ioError(`cannot create ${this.#tmp}`, error);
+    }
+    this.#cleanTemps();
+  }
+
+  /** Stores bytes held in memory; an identical file already there is kept as it is. */
+  putBuffer(buf: Uint8Array): StoredContent {
+    const sha256 = createHash('sha256').update(buf).digest('hex');
+    const size = buf.byteLength;
+    if (this.has(sha256)) return { sha256, size };
+    const tmp = this.#tempName();
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(tmp, 'wx', FILE_MODE);
+      let offset = 0;
+      while (offset < size) offset += fs.writeSync(fd, buf, offset, size - offset);
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      fd = undefined;
+      this.#commit(tmp, sha256);
+    } catch (error) {
+      if (fd !== undefined) closeQuietly(fd);
+      removeQuietly(tmp);
+      throw ioError(`cannot store ${sha256}`, error);
+    }
+    return { sha256, size };
+  }
+
+  /**
+   * Stores a stream, hashing it on the way, with memory that does not grow with its size. Beyond `maxBytes` the
+   * write stops, the temp file is removed and a ContentTooLargeError is thrown (the source is destroyed).
+   */
+  async putStream(source: Readable | AsyncIterable<Uint8Array | string>, options: { maxBytes?: number } = {}): Promise<StoredContent> {
+    const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    const hash = createHash('sha256');
+    const tmp = this.#tempName();
+    let size = 0;
+    let handle: fs.promises.FileHandle | undefined;
+    try {
+      handle = await fs.promises.open(tmp, 'wx', FILE_MODE);
+      for await (const piece of source as AsyncIterable<Uint8Array | string>) {
+        const chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
+        size += chunk.byteLength;
+        if (size > maxBytes) throw new ContentTooLargeError(maxBytes);
+        hash.update(chunk);
+        let offset = 0;
+        while (offset < chunk.byteLength) offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+      }
+      await handle.sync();
+      await handle.close();
+      handle = undefined;
+      const sha256 = hash.digest('hex');
+      if (this.has(sha256)) removeQuietly(tmp); // dedup: the file already there is the same content
+      else this.#commit(tmp, sha256);
+      return { sha256, size };
+    } catch (error) {
+      if (handle) await handle.close().catch(() => undefined);
+      removeQuietly(tmp);
+      if (error instanceof GatewayError) throw error;
+      throw ioError('cannot store a stream', error);
+    }
+  }
+
+  has(sha256: string): boolean {
+    return fs.existsSync(this.path(sha256));
+  }
+
+  /** The file's path. Refuses anything but 64 lowercase hex characters (no path can be built from other input). */
+  path(sha256: string): string {
+    if (typeof sha256 !== 'string' || !SHA256_RE.test(sha256)) {
+      throw new GatewayError('GW_ERR_STORE_IO', `not a content address (64 lowercase hex characters): "${String(sha256).slice(0, 80)}"`);
+    }
+    return path.join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+  }
+
+  /** Reads a whole file, checking its hash: GW_ERR_AUDIT_ARCHIVE_MISSING or GW_ERR_AUDIT_ARCHIVE_CORRUPT otherwise. */
+  read(sha256: string): Buffer {
+    const file = this.path(sha256);
+    let buf: Buffer;
+    try {
+      buf = fs.readFileSync(file);
+    } catch (error) {
+      if (errno(error) === 'ENOENT') throw new GatewayError('GW_ERR_AUDIT_ARCHIVE_MISSING', sha256);
+      throw ioError(`cannot read ${sha256}`, error);
+    }
+    if (createHash('sha256').update(buf).digest('hex') !== sha256) {
+      throw new GatewayError('GW_ERR_AUDIT_ARCHIVE_CORRUPT', `${sha256} holds other bytes`);
+    }
+    return buf;
+  }
+
+  /**
+   * A stream of the file's bytes. A missing file throws at once; a file whose bytes do not match its name makes
+   * the stream fail with GW_ERR_AUDIT_ARCHIVE_CORRUPT at its end, so a consumer must not act on the bytes before
+   * the stream has finished cleanly.
+   */
+  createReadStream(sha256: string): Readable {
+    const fd = this.#open(sha256);
+    const hash = createHash('sha256');
+    const checker = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+      flush(done) {
+        done(hash.digest('hex') === sha256 ? null : new GatewayError('GW_ERR_AUDIT_ARCHIVE_CORRUPT', `${sha256} holds other bytes`));
+      },
+    });
+    const file = fs.createReadStream('', { fd, autoClose: true });
+    file.on('error', (error) => checker.destroy(ioError(`cannot read ${sha256}`, error)));
+    checker.on('close', () => file.destroy());
+    return file.pipe(checker);
+  }
+
+  size(sha256: string): number {
+    try {
+      return fs.statSync(this.path(sha256)).size;
+    } catch (error) {
+      if (error instanceof GatewayError) throw error;
+      if (errno(error) === 'ENOENT') throw new GatewayError('GW_ERR_AUDIT_ARCHIVE_MISSING', sha256);
+      throw ioError(`cannot stat ${sha256}`, error);
+    }
+  }
+
+  /**
+   * Whether the file is there and hashes to its name, read in 1 MiB steps (flat memory, synchronous: the offline
+   * verifier uses it). Read errors other than absence throw GW_ERR_STORE_IO.
+   */
+  check(sha256: string): ContentCheck {
+    let fd: number;
+    try {
+      fd = this.#open(sha256);
+    } catch (error) {
+      if (error instanceof GatewayError && error.code === 'GW_ERR_AUDIT_ARCHIVE_MISSING') return 'missing';
+      throw error;
+    }
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(READ_CHUNK);
+    try {
+      for (let n; (n = fs.readSync(fd, buf, 0, READ_CHUNK, null)) > 0;) hash.update(buf.subarray(0, n));
+    } catch (error) {
+      throw ioError(`cannot read ${sha256}`, error);
+    } finally {
+      closeQuietly(fd);
+    }
+    return hash.digest('hex') === sha256 ? 'ok' : 'corrupt';
+  }
+
+  #open(sha256: string): number {
+    const file = this.path(sha256);
+    try {
+      return fs.openSync(file, 'r');
+    } catch (error) {
+      if (errno(error) === 'ENOENT') throw new GatewayError('GW_ERR_AUDIT_ARCHIVE_MISSING', sha256);
+      throw ioError(`cannot open ${sha256}`, error);
+    }
+  }
+
+  #tempName(): string {
+    return path.join(this.#tmp, `${process.pid}.${PROCESS_TOKEN}.${randomBytes(8).toString('hex')}.tmp`);
+  }
+
+  /** Moves a complete, fsynced temp file to its name and makes the new directory entries durable. */
+  #commit(tmp: string, sha256: string): void {
+    const final = this.path(sha256);
+    const dir = path.dirname(final);
+    const created = fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+    fs.renameSync(tmp, final);
+    fsyncDir(dir);
+    // Directories made just now must themselves be recorded in their parents, or a crash could lose the file.
+    if (created !== undefined) {
+      for (let d = path.dirname(dir); d.length >= this.root.length; d = path.dirname(d)) {
+        fsyncDir(d);
+        if (d === this.root) break;
+      }
+    }
+  }
+
+  /**
+   * Removes temp files a crashed write left behind. A temp file is another writer's in-flight work, and is left
+   * alone, when it was made by this very process (same token) or by another live process and touched within the
+   * last hour; `audit verify` opening the archive must not break the running gateway's uploads. A file of our own
+   * pid with another token belongs to an earlier run that crashed (in a container the gateway is pid 1 every time).
+   */
+  #cleanTemps(): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.#tmp);
+    } catch (error) {
+      throw ioError(`cannot list ${this.#tmp}`, error);
+    }
+    const now = Date.now();
+    for (const name of names) {
+      const file = path.join(this.#tmp, name);
+      const m = TMP_RE.exec(name);
+      if (m && m[2] === PROCESS_TOKEN) continue;
+      let abandoned: boolean;
+      if (m && Number(m[1]) === process.pid) abandoned = true;
+      else if (m && !processAlive(Number(m[1]))) abandoned = true;
+      else {
+        try {
+          abandoned = now - fs.statSync(file).mtimeMs > STALE_TEMP_MS;
+        } catch {
+          continue; // gone already
+        }
+      }
+      if (abandoned) removeQuietly(file);
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errno(error) === 'EPERM'; // alive, but someone else's
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already closed or never valid: nothing to release
+  }
+}
+
+function removeQuietly(file: string): void {
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    // a temp file we cannot remove is cleaned at the next start
+  }
+}
+
+function errno(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function ioError(what: string, error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error;
+  const code = errno(error);
+  return new GatewayError('GW_ERR_STORE_IO', code ? `${what} (${code})` : what, { cause: error });
+}
