@@ -367,6 +367,11 @@ export const ERRORS = {
     bg: 'Документът не е намерен.',
     en: 'No document with this DocumentGUID exchanged with this participant.',
   },
+  GW_ERR_DOCUMENT_EXISTS: {
+    status: 409,
+    bg: 'Документ със същия идентификатор (DocumentGUID) вече е изпратен на този получател.',
+    en: 'A document with this DocumentGUID was already sent to this recipient; use its status or a new GUID.',
+  },
   GW_ERR_INTERNAL: {
     status: 500,
     bg: 'Вътрешна грешка в шлюза; съобщението не е прието и може да бъде изпратено отново.',

@@ -83,6 +83,9 @@ export function createSeosOutbound(deps: OutboundDeps) {
     if (repeat) return { documentId: repeat.id, documentGuid: repeat.documentGuid, messageGuid: repeat.messageGuid ?? '', created: false };
     const recipient = deps.requireRecipient(input.recipient);
     const documentGuid = input.document.id?.documentGuid ?? newGuid();
+    if (findDocument(deps.db, 'out', documentGuid, recipient.guid)) {
+      throw new GatewayError('GW_ERR_DOCUMENT_EXISTS', `DocumentGUID ${documentGuid} to ${recipient.guid}`);
+    }
     const document: SeosDocument = { ...input.document, id: { ...input.document.id, documentGuid } };
     const message = buildRegistrationRequest({ sender: deps.self, recipient: participantOf(recipient) }, document, input.comment);
     const signed = signMessage(message, deps.identity, { profile: profileFor(recipient.guid) });

@@ -141,7 +141,7 @@ export function findForbiddenByte(buf: Buffer, start: number, end: number): numb
     const view = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
     for (let k = 0; k < words; k++) {
       const x = view[k];
-      if (false) {
+      if ((((x - 0x20202020) | 0) & ~x & 0x80808080) !== 0) {
         const base = i + k * 4;
         for (let j = base; j < base + 4; j++) if (isForbiddenControl(buf[j])) return j;
       }
