@@ -86,7 +86,11 @@ describe('seos-gateway serve as a real process', () => {
 
     child.kill('SIGTERM');
     const { code, signal } = await exited;
-    expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+    // Without a "self" section only /health runs, and the operator is told so (nothing else on stderr).
+    expect({ code, signal, stderr }).toEqual({
+      code: 0, signal: null,
+      stderr: 'внимание: липсва раздел "self" в конфигурацията; стартира се само /health (warning: no "self" section, only /health runs)\n',
+    });
 
     const logLines = stdout.trim().split('\n').map((line) => JSON.parse(line) as { msg: string; pid: number });
     expect(logLines.map((line) => line.msg)).toEqual(expect.arrayContaining([`Server listening at http://127.0.0.1:${port}`, 'shutting down']));

@@ -565,6 +565,13 @@ describe('SEOS client over loopback HTTP', () => {
     if (otherDoc.kind === 'unverified-reply') expect(otherDoc.detail).toMatch(/99999999/);
     const otherMsg = await submitWith((res) => sendXml(res, 200, buildSubmitResponse(errorReply(REFERENCE_DUPLICATE, '{88888888-0000-4000-8000-000000000008}'))));
     expect(otherMsg).toMatchObject({ kind: 'unverified-reply', problem: 'unrelated' });
+    // A reply that carries our own MessageGUID (an echo, a confused proxy) is not an answer.
+    const echo = signMessage(buildStatusResponse({ sender: BETA, recipient: ALFA, messageGuid: expectation.messageGuid }, {
+      docId: { documentGuid: expectation.documentGuid }, status: 'DS_REGISTERED',
+    }), ids.beta);
+    const echoed = await submitWith((res) => sendXml(res, 200, buildSubmitResponse(echo)));
+    expect(echoed).toMatchObject({ kind: 'unverified-reply', problem: 'unrelated' });
+    if (echoed.kind === 'unverified-reply') expect(echoed.detail).toMatch(/our own MessageGUID/);
     // The DocumentGUID comparison is case-insensitive, as GUIDs are.
     const upper = await submitWith((res) => sendXml(res, 200, buildSubmitResponse(statusReply(expectation.documentGuid.toUpperCase(), 'DS_REGISTERED'))));
     expect(upper.kind).toBe('delivered');

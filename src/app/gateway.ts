@@ -25,8 +25,11 @@ import type { DestinationStream } from 'pino';
  */
 export interface GatewayOptions {
   readonly logStream?: DestinationStream;
-  /** Listen for the records-system API and the SEOS endpoint (false for a worker process). */
-  readonly listen?: boolean;
+  /**
+   * serve: listeners, plus delivery workers unless they run apart (`delivery.inProcessWorkers: false`);
+   * worker: delivery workers only; cli: neither, for a command that changes something and hands it to Redis.
+   */
+  readonly mode?: 'serve' | 'worker' | 'cli';
 }
 
 export interface Gateway {
@@ -49,6 +52,7 @@ export interface Gateway {
 export async function createGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const self = config.self;
   if (!self) throw new GatewayError('GW_ERR_CONFIG_INVALID', '$.self: who this administration is (eik, name, guid) is required to exchange documents');
+  const mode = options.mode ?? 'serve';
   const logger = createLogger(config.logLevel, options.logStream);
   const identity = loadIdentity(config);
   const db = openDatabase(path.join(config.dataDir, 'gateway.db'));
@@ -101,7 +105,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     concurrency: config.delivery.concurrency,
     perDestinationConcurrency: config.delivery.perDestinationConcurrency,
     reconcileIntervalMs: config.delivery.reconcileIntervalMs,
-    runWorker: config.delivery.inProcessWorkers || options.listen === false,
+    runWorker: mode === 'worker' || (mode === 'serve' && config.delivery.inProcessWorkers),
     events: { dead: (entry) => outbound.markDead(entry) },
     log: logger.child({ component: 'delivery' }),
   });
@@ -123,9 +127,10 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   return {
     config, db, directory, engine, outbound, api, seos, archive, spool, log, identity, registrySync,
     async start() {
+      if (mode === 'cli') return { apiUrl: '', seosUrl: '' };
       await engine.start();
+      if (mode === 'worker') return { apiUrl: '', seosUrl: '' };
       registrySync?.start();
-      if (options.listen === false) return { apiUrl: '', seosUrl: '' };
       const apiUrl = await api.listen({ host: config.host, port: config.port });
       const seosUrl = await seos.listen({ host: config.seos.endpoint.host, port: config.seos.endpoint.port });
       return { apiUrl, seosUrl: `${seosUrl}${config.seos.endpoint.path}` };
@@ -135,7 +140,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       stopped = true;
       // Stop taking work first, then let deliveries in flight finish, then close the stores.
       await Promise.allSettled([api.close(), seos.close()]);
-      registrySync?.stop();
+      await registrySync?.stop();
       await engine.close();
       client.close();
       db.close();

@@ -23,7 +23,7 @@ export interface AuditHandles {
  * error report) after naming the first broken entry in Bulgarian. `open` is called only when a command runs, so
  * `--help` touches no file.
  */
-export function registerAuditCommands(program: Command, open: () => AuditHandles): void {
+export function registerAuditCommands(program: Command, open: (configFile?: string) => AuditHandles): void {
   const audit = program.command('audit').description('verify and export the delivery log (дневник на доставките) and its evidence');
 
   audit.command('verify')
@@ -31,9 +31,10 @@ export function registerAuditCommands(program: Command, open: () => AuditHandles
     .option('--no-signatures', 'do not verify the signatures of archived messages again (faster)')
     .option('--from <seq>', 'start at this entry number (joined to the stored hash of the one before)')
     .option('--json', 'print the result as JSON')
-    .action(function (this: Command, opts: { signatures: boolean; from?: string; json?: boolean }) {
+    .option('-c, --config <file>', 'the gateway\'s JSON config file (default: $SEOS_GATEWAY_CONFIG)')
+    .action(function (this: Command, opts: { signatures: boolean; from?: string; json?: boolean; config?: string }) {
       const from = opts.from === undefined ? undefined : positiveInteger(opts.from, '--from');
-      const { db, archive } = open();
+      const { db, archive } = open(opts.config);
       const result = verifyDeliveryLog(db, { archive, reverifySignatures: opts.signatures, from });
       const output = this.configureOutput();
       if (opts.json) writeOut(output, `${JSON.stringify(result, null, 2)}\n`);
@@ -56,12 +57,13 @@ export function registerAuditCommands(program: Command, open: () => AuditHandles
     .option('--type <type>', 'only entries of this type (message-sent, status-change, ...)')
     .option('--limit <n>', 'at most this many entries')
     .option('-o, --output <file>', 'write to this file instead of standard output')
-    .action(async function (this: Command, opts: ExportOptions) {
+    .option('-c, --config <file>', 'the gateway\'s JSON config file (default: $SEOS_GATEWAY_CONFIG)')
+    .action(async function (this: Command, opts: ExportOptions & { config?: string }) {
       const filter: DeliveryLogFilter = {
         from: opts.from, to: opts.to, counterparty: opts.counterparty, guid: opts.guid, status: opts.status, type: opts.type,
         limit: opts.limit === undefined ? undefined : positiveInteger(opts.limit, '--limit'),
       };
-      const { db } = open();
+      const { db } = open(opts.config);
       const entries = iterateDeliveryLog(db, filter);
       // Pull the first entry now: a bad filter fails before anything (a file) is created.
       const first = entries.next();

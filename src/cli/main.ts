@@ -5,6 +5,8 @@ import { buildServer, GATEWAY_VERSION } from '../api/server.ts';
 import { loadConfig } from '../config/index.ts';
 import { ERRORS, isGatewayError } from '../errors/index.ts';
 import { registerMessageCommands } from './message-commands.ts';
+import { registerGatewayCommands } from './gateway-commands.ts';
+import { createGateway } from '../app/gateway.ts';
 
 /** How long `serve` waits for in-flight requests on shutdown before it gives up and exits 1. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -29,6 +31,7 @@ export function registerCommands(program: Command): void {
   registerServeCommand(program);
 
   registerMessageCommands(program);
+  registerGatewayCommands(program);
 }
 
 function registerServeCommand(program: Command): void {
@@ -38,10 +41,20 @@ function registerServeCommand(program: Command): void {
     .option('-c, --config <file>', 'JSON config file (default: $SEOS_GATEWAY_CONFIG, else environment and defaults)')
     .action(async (options: { config?: string }) => {
       const config = loadConfig({ file: options.config });
-      const app = await buildServer(config);
+      if (!config.self) {
+        // Not configured for an exchange yet: only the health endpoint, and a clear word on what is missing.
+        process.stderr.write('внимание: липсва раздел "self" в конфигурацията; стартира се само /health (warning: no "self" section, only /health runs)\n');
+        const app = await buildServer(config);
+        const stopped = closeOnSignal(app);
+        await app.listen({ host: config.host, port: config.port });
+        await stopped;
+        return;
+      }
+      const gateway = await createGateway(config);
       // Handlers go in before listen so that a signal arriving during start-up is not lost.
-      const stopped = closeOnSignal(app);
-      await app.listen({ host: config.host, port: config.port });
+      const stopped = closeOnSignal({ close: () => gateway.stop(), log: gateway.api.log });
+      const { apiUrl, seosUrl } = await gateway.start();
+      gateway.api.log.info({ apiUrl, seosUrl }, 'gateway started');
       await stopped;
     });
 }

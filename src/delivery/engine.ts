@@ -22,7 +22,9 @@ export type DeliveryOutcome =
   /** The other side refused; trying again will not help. */
   | { result: 'failed'; code: ErrorCode; detail?: string; commit?: () => void }
   /** Try again later; `transport` failures count against the destination's health. */
-  | { result: 'retry'; code: ErrorCode; detail?: string; transport: boolean; commit?: () => void };
+  | { result: 'retry'; code: ErrorCode; detail?: string; transport: boolean; commit?: () => void }
+  /** Not now, and not a failure: come back at `until` without spending an attempt (e.g. an earlier event of the same RNU is still on its way). */
+  | { result: 'defer'; until: Date; detail?: string };
 
 export interface DeliveryContext {
   /** 1-based number of this attempt. */
@@ -72,6 +74,7 @@ export class DeliveryEngine {
   private readonly inFlight = new Map<string, number>();
   private readonly waiting = new Map<string, Array<() => void>>();
   private closing = false;
+  private readonly adding = new Set<Promise<unknown>>();
 
   constructor(private readonly options: DeliveryEngineOptions) {
     this.queue = new Queue<JobData>(QUEUE_NAME, { connection: options.connection, prefix: options.prefix });
@@ -109,9 +112,16 @@ export class DeliveryEngine {
   schedule(entry: Pick<OutboxRow, 'id' | 'nextAttemptAt'>): void {
     const seq = bumpJobSeq(this.options.db, entry.id);
     const delay = Math.max(0, new Date(entry.nextAttemptAt).getTime() - Date.now());
-    this.queue.add('deliver', { outboxId: entry.id, seq }, {
+    const adding = this.queue.add('deliver', { outboxId: entry.id, seq }, {
       jobId: `${entry.id}.${seq}`, delay, removeOnComplete: true, removeOnFail: 1000, attempts: 1,
     }).catch((error) => this.options.log?.warn({ err: (error as Error).message, outboxId: entry.id }, 'could not enqueue; the reconciler will'));
+    this.adding.add(adding);
+    void adding.finally(() => this.adding.delete(adding));
+  }
+
+  /** Waits until the jobs handed to Redis so far are there (for short-lived processes such as the CLI). */
+  async flush(): Promise<void> {
+    while (this.adding.size > 0) await Promise.allSettled([...this.adding]);
   }
 
   /** Schedules every pending row that has no live job. Returns how many it scheduled. */
@@ -143,6 +153,7 @@ export class DeliveryEngine {
   async close(): Promise<void> {
     this.closing = true;
     if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
+    await this.flush();
     await this.worker?.close();
     await this.queue.close();
   }
@@ -176,6 +187,11 @@ export class DeliveryEngine {
 
   private settle(row: OutboxRow, outcome: DeliveryOutcome, durationMs: number): void {
     const { db } = this.options;
+    if (outcome.result === 'defer') {
+      updateOutbox(db, row.id, { nextAttemptAt: outcome.until });
+      this.schedule({ id: row.id, nextAttemptAt: outcome.until.toISOString() });
+      return;
+    }
     const attempts = row.attempts + 1;
     let reschedule: Date | undefined;
     let final: 'delivered' | 'failed' | 'dead' | undefined;
@@ -208,8 +224,8 @@ export class DeliveryEngine {
     const after = getOutboxEntry(db, row.id) ?? row;
     if (reschedule) this.schedule({ id: row.id, nextAttemptAt: reschedule.toISOString() });
     if (final === 'delivered') this.options.events?.delivered?.(after);
-    if (final === 'failed' && outcome.result !== 'delivered') this.options.events?.failed?.(after, outcome.code, outcome.detail);
-    if (final === 'dead' && outcome.result !== 'delivered') this.options.events?.dead?.(after, outcome.code, outcome.detail);
+    if (final === 'failed' && outcome.result === 'failed') this.options.events?.failed?.(after, outcome.code, outcome.detail);
+    if (final === 'dead' && outcome.result === 'retry') this.options.events?.dead?.(after, outcome.code, outcome.detail);
   }
 
   private retryPolicy(row: OutboxRow): RetryPolicy {

@@ -409,7 +409,7 @@ function classify(result: Exchange, expect: SubmitExpectation, limits: Partial<X
   }
   const message = verified.message;
   const reply: VerifiedReply = { message, bytes: inner, signer: verified.signature.signer };
-  if (false) {
+  if (sameGuid(message.header.messageGuid, expect.messageGuid)) {
     return unverified('unrelated', `the reply carries our own MessageGUID ${expect.messageGuid}`, status, replyBytes);
   }
 

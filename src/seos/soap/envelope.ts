@@ -179,9 +179,8 @@ export function parseSubmitRequest(body: Buffer, limits: Partial<XmlLimits> = {}
   }
   const request = onlyChild(envelope, payload, 'request', true)!;
   if (isNil(request)) throw malformed('Submit/request is nil; it must carry the SEOS message');
-  const value = envelope.textOf(request);
   if (envelope.isBlank(request)) throw malformed('Submit/request is empty; it must carry the SEOS message as escaped text');
-  return value;
+  return envelope.textOf(request);
 }
 
 /**
