@@ -5,6 +5,9 @@ import { inspect } from 'node:util';
 import { GatewayError } from '../errors/index.ts';
 import { Secret } from './secret.ts';
 import { EXCHANGE_READERS, completeExchange, type ExchangeConfig, type ExchangeInput } from './exchange-config.ts';
+import { API_READERS, completeApi, type ApiInput, type ApiSection } from './api-config.ts';
+import { EJOURNAL_READERS, completeEjournal, type EjournalInput, type EjournalSection } from './ejournal-config.ts';
+import { SSEV_READERS, completeSsev, type SsevInput, type SsevSection } from './ssev-config.ts';
 
 /*
  * One validated configuration, read once at boot: an optional JSON file, then environment overrides, then defaults.
@@ -34,7 +37,7 @@ export interface SigningConfig {
   readonly password?: Secret;
 }
 
-export interface GatewayConfig extends ExchangeConfig {
+export interface GatewayConfig extends ExchangeConfig, ApiSection, EjournalSection, SsevSection {
   /** Address the HTTP server binds to. Only loopback addresses unless `allowRemote` is true. */
   readonly host: string;
   /** TCP port; 0 asks the operating system for a free one (tests). */
@@ -57,7 +60,7 @@ export const DEFAULTS = {
   dataDir: './data',
   redisUrl: 'redis://127.0.0.1:6379',
   logLevel: 'info',
-} as const satisfies Omit<GatewayConfig, 'signing' | keyof ExchangeConfig>;
+} as const satisfies Omit<GatewayConfig, 'signing' | keyof ExchangeConfig | 'api' | 'ejournal' | 'ssev'>;
 
 export interface LoadConfigOptions {
   /** JSON config file; when absent, SEOS_GATEWAY_CONFIG names it; when neither is set, only env and defaults apply. */
@@ -67,7 +70,7 @@ export interface LoadConfigOptions {
 }
 
 /** What a config file (or the environment) may say: every field optional, already checked. */
-interface ConfigInput extends ExchangeInput {
+interface ConfigInput extends ExchangeInput, ApiInput, EjournalInput, SsevInput {
   host?: string;
   port?: number;
   allowRemote?: boolean;
@@ -110,6 +113,9 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
     logLevel: input.logLevel ?? DEFAULTS.logLevel,
     signing,
     ...completeExchange(input),
+    ...completeApi(input),
+    ...completeEjournal(input),
+    ...completeSsev(input),
   };
   // Whatever prints the config (a debug log, console.log, JSON.stringify) sees the safe view only.
   Object.defineProperties(config, {
@@ -140,6 +146,9 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     seos: config.seos,
     registry: { ...config.registry, participants: `${config.registry.participants.length} configured` },
     delivery: config.delivery,
+    api: config.api,
+    ejournal: config.ejournal,
+    ssev: config.ssev,
   };
 }
 
@@ -253,6 +262,9 @@ const TOP_LEVEL_READERS: FieldReaders<ConfigInput> = {
   logLevel: readLogLevel,
   signing: readSigning,
   ...EXCHANGE_READERS,
+  ...API_READERS,
+  ...EJOURNAL_READERS,
+  ...SSEV_READERS,
 };
 
 export function isLoopbackHost(host: string): boolean {

@@ -399,6 +399,15 @@ export const ERRORS = {
     bg: 'Архивираното съобщение е променено (контролната сума не съвпада).',
     en: 'An archived wire message does not match its SHA-256.',
   },
+
+  // ── Records-system REST API ──
+  // (end of the REST API section)
+
+  // ── eJournal and RNU ──
+  // (end of the eJournal section)
+
+  // ── SSEV ──
+  // (end of the SSEV section)
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -8,6 +8,10 @@ export interface Migration {
   readonly sql: string;
 }
 
+import { API_MIGRATION } from './migrations-api.ts';
+import { EJOURNAL_MIGRATION } from './migrations-ejournal.ts';
+import { SSEV_MIGRATION } from './migrations-ssev.ts';
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -150,4 +154,7 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TRIGGER delivery_log_no_delete BEFORE DELETE ON delivery_log BEGIN SELECT RAISE(ABORT, 'the delivery log is append-only'); END;
     `,
   },
+  API_MIGRATION,
+  EJOURNAL_MIGRATION,
+  SSEV_MIGRATION,
 ];
