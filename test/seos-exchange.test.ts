@@ -70,7 +70,7 @@ function inboundAtBeta(documentGuid: string) {
 describe('SEOS exchange between two gateways', () => {
   it('delivers a registration request with an attachment; the recipient stores it and answers DS_WAIT_REGISTRATION', async () => {
     const content = Buffer.from('Моля да ми бъде издадено удостоверение за наследници.', 'utf8');
-    const sent = net.alfa.gateway.outbound.sendDocument({
+    const sent = await net.alfa.gateway.outbound.sendDocument({
       recipient: BETA_GUID,
       document: sampleDocument({ attachments: [{ fileName: 'молба.txt', mimeType: 'text/plain', content: { source: 'bytes', bytes: content } }] }),
     });
@@ -90,6 +90,28 @@ describe('SEOS exchange between two gateways', () => {
     const attempts = listAttempts(net.alfa.gateway.db, entriesForDocument(net.alfa.gateway.db, sent.documentId)[0].id);
     expect(attempts.map((a) => a.outcome)).toEqual(['delivered']);
   });
+});
+
+describe('large attachments', () => {
+  it('signs a file attachment while streaming it into the archive, and the recipient gets it intact', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'big-att-'));
+    const file = path.join(dir, 'план.pdf');
+    const bytes = Buffer.alloc(12 * 1024 * 1024 + 5);
+    for (let i = 0; i < bytes.length; i += 997) bytes[i] = i % 256;
+    fs.writeFileSync(file, bytes);
+    const sent = await net.alfa.gateway.outbound.sendDocument({
+      recipient: BETA_GUID,
+      document: freshDocument({ attachments: [{ fileName: 'план.pdf', mimeType: 'application/pdf', content: { source: 'file', path: file } }] }),
+    });
+    await eventually(() => getDocument(net.alfa.gateway.db, sent.documentId)?.status === 'DS_WAIT_REGISTRATION', 'delivered', 30_000);
+    const inbound = inboundAtBeta(sent.documentGuid)!;
+    const [att] = listAttachments(net.beta.gateway.db, inbound.id);
+    expect(att.size).toBe(bytes.length);
+    expect(net.beta.gateway.spool.read(att.sha256).equals(bytes)).toBe(true);
+    // What went on the wire is in Алфа's archive and verifies.
+    const wire = net.alfa.gateway.db.prepare("SELECT wire_sha256 AS sha FROM messages WHERE direction = 'out' AND document_id = ?").get(sent.documentId) as { sha: string };
+    expect(verifySignedMessage(net.alfa.gateway.archive.read(wire.sha)).signature.signer.serialHex).toBe(net.pki.alfa.certificate.serialHex);
+  }, 60_000);
 });
 
 describe('the receiver state machine, over the wire', () => {
@@ -165,8 +187,8 @@ describe('the receiver state machine, over the wire', () => {
 
 describe('status flows between the gateways', () => {
   it('pushes registered and closed statuses to the sender, and a rejection with its reason', async () => {
-    const a = net.alfa.gateway.outbound.sendDocument({ recipient: '000000002', document: freshDocument() });
-    const b = net.alfa.gateway.outbound.sendDocument({ recipient: BETA_GUID, document: freshDocument({ kind: 'Жалба' }) });
+    const a = await net.alfa.gateway.outbound.sendDocument({ recipient: '000000002', document: freshDocument() });
+    const b = await net.alfa.gateway.outbound.sendDocument({ recipient: BETA_GUID, document: freshDocument({ kind: 'Жалба' }) });
     const inA = await eventually(() => inboundAtBeta(a.documentGuid), 'Бета received A');
     const inB = await eventually(() => inboundAtBeta(b.documentGuid), 'Бета received B');
     net.beta.gateway.outbound.reportStatus(inA.id, { status: 'DS_REGISTERED', number: 'ОБ-94-00-15', date: '2026-11-22', expectedCloseDate: '2026-12-22' });
@@ -183,7 +205,7 @@ describe('status flows between the gateways', () => {
   });
 
   it('asks for the status of a sent document and applies the answer', async () => {
-    const sent = net.alfa.gateway.outbound.sendDocument({ recipient: BETA_GUID, document: freshDocument() });
+    const sent = await net.alfa.gateway.outbound.sendDocument({ recipient: BETA_GUID, document: freshDocument() });
     const inbound = await eventually(() => inboundAtBeta(sent.documentGuid), 'Бета received it');
     // Registered at Бета directly (as if the push were lost): only a status request tells Алфа.
     const db = net.beta.gateway.db;
@@ -196,7 +218,7 @@ describe('status flows between the gateways', () => {
 
 describe('failures on the way', () => {
   it('does not retry a peer that answers with a SOAP Fault: the document fails at once', async () => {
-    const sent = net.alfa.gateway.outbound.sendDocument({ recipient: DELTA_GUID, document: freshDocument() });
+    const sent = await net.alfa.gateway.outbound.sendDocument({ recipient: DELTA_GUID, document: freshDocument() });
     const doc = await eventually(() => { const d = getDocument(net.alfa.gateway.db, sent.documentId); return d?.status === 'SENT_FAILED' ? d : undefined; }, 'failed');
     const [entry] = entriesForDocument(net.alfa.gateway.db, doc.id);
     expect(entry.state).toBe('failed');
@@ -205,7 +227,7 @@ describe('failures on the way', () => {
 
   it('keeps retrying while the peer is unreachable and delivers once it is back', async () => {
     await net.beta.stop();
-    const sent = net.alfa.gateway.outbound.sendDocument({ recipient: BETA_GUID, document: freshDocument() });
+    const sent = await net.alfa.gateway.outbound.sendDocument({ recipient: BETA_GUID, document: freshDocument() });
     const [entry] = entriesForDocument(net.alfa.gateway.db, sent.documentId);
     await eventually(() => listAttempts(net.alfa.gateway.db, entry.id).filter((a) => a.outcome === 'retry:GW_ERR_SEOS_TRANSPORT').length >= 2, 'two failed attempts');
     expect(getDocument(net.alfa.gateway.db, sent.documentId)!.status).toBe('PENDING');
@@ -214,12 +236,12 @@ describe('failures on the way', () => {
     expect(inboundAtBeta(sent.documentGuid)).toBeDefined();
   }, 60_000);
 
-  it('refuses to send the same DocumentGUID to the same recipient twice, with a coded error and no change', () => {
+  it('refuses to send the same DocumentGUID to the same recipient twice, with a coded error and no change', async () => {
     const document = freshDocument();
-    net.alfa.gateway.outbound.sendDocument({ recipient: BETA_GUID, document });
+    await net.alfa.gateway.outbound.sendDocument({ recipient: BETA_GUID, document });
     const count = () => (net.alfa.gateway.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n;
     const before = count();
-    expect(() => net.alfa.gateway.outbound.sendDocument({ recipient: BETA_GUID, document })).toThrow(expect.objectContaining({ code: 'GW_ERR_DOCUMENT_EXISTS' }));
+    await expect(net.alfa.gateway.outbound.sendDocument({ recipient: BETA_GUID, document })).rejects.toMatchObject({ code: 'GW_ERR_DOCUMENT_EXISTS' });
     expect(count()).toBe(before);
   });
 

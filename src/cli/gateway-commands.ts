@@ -97,7 +97,7 @@ export function registerGatewayCommands(program: Command): void {
         document: json.document,
       }, path.dirname(path.resolve(input)));
       if (probe.body.type !== 'MSG_DocumentRegistrationRequest') throw new Error('unreachable');
-      const sent = g.outbound.sendDocument({
+      const sent = await g.outbound.sendDocument({
         recipient: json.recipient,
         document: probe.body.document,
         ...(typeof json.comment === 'string' ? { comment: json.comment } : {}),

@@ -13,7 +13,9 @@ import { attachmentBase64 } from './build.ts';
 import { buildRegistrationRequest, buildStatusRequest, buildStatusResponse } from './builders.ts';
 import type { DocumentId, DocumentStatus, Participant, SeosDocument, SeosMessage } from './model.ts';
 import type { SubmitOutcome } from './soap/client.ts';
-import { signMessage } from './sign-message.ts';
+import { signMessage, writeSignedMessage } from './sign-message.ts';
+import { createReadStream } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { formatDate, newGuid, normalizeGuid } from './values.ts';
 import { verifySignedMessage, type VerifiedMessage } from './verify-message.ts';
 
@@ -32,6 +34,14 @@ export interface RecipientInfo {
   readonly status: string;
 }
 
+export interface ContentSink {
+  putBuffer(bytes: Buffer): { sha256: string; size: number };
+  putStream(source: AsyncIterable<Uint8Array>): Promise<{ sha256: string; size: number }>;
+}
+
+/** Above this many attachment bytes (or with any attachment in a file) the message is signed while streaming. */
+const IN_MEMORY_LIMIT = 8 * 1024 * 1024;
+
 export interface OutboundDeps {
   readonly db: Db;
   readonly self: Participant;
@@ -39,8 +49,8 @@ export interface OutboundDeps {
   /** Resolves an active participant with a usable endpoint, or throws a PARTICIPANT error. */
   readonly requireRecipient: (guidOrEik: string) => RecipientInfo;
   readonly lookupParticipant: (guid: string) => RecipientInfo | undefined;
-  readonly archive: { putBuffer(bytes: Buffer): { sha256: string; size: number }; read(sha256: string): Buffer };
-  readonly spool: { putBuffer(bytes: Buffer): { sha256: string; size: number } };
+  readonly archive: ContentSink & { read(sha256: string): Buffer };
+  readonly spool: ContentSink;
   readonly log: { append(entry: DeliveryLogEntry): unknown };
   readonly submit: (url: string, message: Buffer, expect: { messageGuid: string; documentGuid?: string; verifyReply: (reply: Buffer) => VerifiedMessage }) => Promise<SubmitOutcome>;
   readonly signatureProfileFor?: (peerGuid: string) => SignatureProfileName;
@@ -77,8 +87,12 @@ export function createSeosOutbound(deps: OutboundDeps) {
   const profileFor = deps.signatureProfileFor ?? (() => 'rsa-sha256' as const);
   const pollInterval = deps.statusPollIntervalMs ?? 3600_000;
 
-  /** Accepts a document for delivery: signed, archived and committed with its outbox row before returning. */
-  function sendDocument(input: SendDocumentInput): QueuedDocument {
+  /**
+   * Accepts a document for delivery: signed, archived and committed with its outbox row before returning.
+   * Large attachments (or attachments already in files) never sit in memory: their spool copy and the signed
+   * message are both written while streaming.
+   */
+  async function sendDocument(input: SendDocumentInput): Promise<QueuedDocument> {
     const repeat = findRepeat(input);
     if (repeat) return { documentId: repeat.id, documentGuid: repeat.documentGuid, messageGuid: repeat.messageGuid ?? '', created: false };
     const recipient = deps.requireRecipient(input.recipient);
@@ -88,12 +102,27 @@ export function createSeosOutbound(deps: OutboundDeps) {
     }
     const document: SeosDocument = { ...input.document, id: { ...input.document.id, documentGuid } };
     const message = buildRegistrationRequest({ sender: deps.self, recipient: participantOf(recipient) }, document, input.comment);
-    const signed = signMessage(message, deps.identity, { profile: profileFor(recipient.guid) });
-    const files = (document.attachments ?? []).map((a) => ({
-      fileName: a.fileName, mimeType: a.mimeType, comment: a.comment ?? null,
-      ...deps.spool.putBuffer(Buffer.from(attachmentBase64(a.content), 'base64')),
-    }));
-    const archived = deps.archive.putBuffer(signed);
+    const attachments = document.attachments ?? [];
+    const streaming = attachments.some((a) => a.content.source === 'file')
+      || attachments.reduce((n, a) => n + (a.content.source === 'bytes' ? a.content.bytes.length : a.content.source === 'base64' ? a.content.text.length : 0), 0) > IN_MEMORY_LIMIT;
+    const files: Array<{ fileName: string; mimeType: string; comment: string | null; sha256: string; size: number }> = [];
+    for (const a of attachments) {
+      const stored = a.content.source === 'file'
+        ? await deps.spool.putStream(createReadStream(a.content.path))
+        : deps.spool.putBuffer(a.content.source === 'bytes' ? a.content.bytes : Buffer.from(attachmentBase64(a.content), 'base64'));
+      files.push({ fileName: a.fileName, mimeType: a.mimeType, comment: a.comment ?? null, ...stored });
+    }
+    const profile = profileFor(recipient.guid);
+    let archived: { sha256: string; size: number };
+    if (streaming) {
+      const pipe = new PassThrough({ highWaterMark: 1024 * 1024 });
+      const storing = deps.archive.putStream(pipe);
+      const written = writeSignedMessage(message, deps.identity, pipe, { profile }).then((r) => { pipe.end(); return r; }, (e) => { pipe.destroy(e as Error); throw e; });
+      const [stored] = await Promise.all([storing, written]);
+      archived = stored;
+    } else {
+      archived = deps.archive.putBuffer(signMessage(message, deps.identity, { profile }));
+    }
     let entry!: OutboxRow;
     const row = deps.db.transaction(() => {
       const again = findRepeat(input); // a concurrent identical request committed first
