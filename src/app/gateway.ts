@@ -15,6 +15,8 @@ import { createSeosOutbound, type RecipientInfo } from '../seos/outbound.ts';
 import { createSeosReceiver } from '../seos/receiver.ts';
 import { ParticipantDirectory, RegistrySync, createRegistryClient, type Participant } from '../seos/registry/index.ts';
 import { createSeosClient } from '../seos/soap/index.ts';
+import { WEBHOOK_KIND, createWebhookHandler, createWebhookNotifier } from '../webhooks/index.ts';
+import { Lifecycle } from './lifecycle.ts';
 import { ContentStore } from '../store/content-store.ts';
 import { openDatabase, type Db } from '../store/database.ts';
 import type { DestinationStream } from 'pino';
@@ -87,6 +89,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   let engine!: DeliveryEngine;
   // Scheduled once the current synchronous transaction has committed, never from inside it.
   const schedule = (entry: OutboxRow) => setImmediate(() => engine.schedule(entry));
+  const lifecycle = new Lifecycle([createWebhookNotifier(db, config.webhooks)], (entry) => engine.schedule(entry));
   const outbound = createSeosOutbound({
     db, self: selfParticipant, identity, archive, spool, log,
     requireRecipient: (guidOrEik) => recipientInfo(directory.requireActiveEndpoint(guidOrEik).participant),
@@ -95,18 +98,23 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     signatureProfileFor: profileFor,
     statusPollIntervalMs: config.delivery.statusPollIntervalMs,
     schedule,
+    lifecycle,
   });
 
   engine = new DeliveryEngine({
     db, connection: redisConnection(config.redisUrl), prefix: `sgw-${self.guid.replace(/[{}]/g, '')}`,
-    handlers: outbound.handlers,
+    handlers: { ...outbound.handlers, [WEBHOOK_KIND]: createWebhookHandler(config.webhooks) },
     retryPolicyFor: () => config.delivery.retry,
     destinationPolicy: { downAfter: config.delivery.downAfterFailures, probeIntervalMs: config.delivery.probeIntervalMs },
     concurrency: config.delivery.concurrency,
     perDestinationConcurrency: config.delivery.perDestinationConcurrency,
     reconcileIntervalMs: config.delivery.reconcileIntervalMs,
     runWorker: mode === 'worker' || (mode === 'serve' && config.delivery.inProcessWorkers),
-    events: { dead: (entry) => outbound.markDead(entry) },
+    events: {
+      dead: (entry, code, detail) => outbound.markDead(entry, code, detail),
+      // Refused deliveries of our own SEOS messages tell the lifecycle in their commit; others (webhooks) here.
+      failed: (entry, code, detail) => { if (!entry.kind.startsWith('seos-')) db.transaction(() => lifecycle.deliveryFailed(entry, code, detail))(); },
+    },
     log: logger.child({ component: 'delivery' }),
   });
 
@@ -118,6 +126,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     },
     signatureProfileFor: profileFor,
     limits: { maxBytes: config.seos.endpoint.maxMessageBytes },
+    lifecycle,
   });
 
   const api = await buildServer(config, { logStream: options.logStream });

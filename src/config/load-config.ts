@@ -8,6 +8,7 @@ import { EXCHANGE_READERS, completeExchange, type ExchangeConfig, type ExchangeI
 import { API_READERS, completeApi, type ApiInput, type ApiSection } from './api-config.ts';
 import { EJOURNAL_READERS, completeEjournal, type EjournalInput, type EjournalSection } from './ejournal-config.ts';
 import { SSEV_READERS, completeSsev, type SsevInput, type SsevSection } from './ssev-config.ts';
+import { WEBHOOKS_READERS, completeWebhooks, type WebhooksInput, type WebhooksSection } from './webhooks-config.ts';
 
 /*
  * One validated configuration, read once at boot: an optional JSON file, then environment overrides, then defaults.
@@ -37,7 +38,7 @@ export interface SigningConfig {
   readonly password?: Secret;
 }
 
-export interface GatewayConfig extends ExchangeConfig, ApiSection, EjournalSection, SsevSection {
+export interface GatewayConfig extends ExchangeConfig, ApiSection, EjournalSection, SsevSection, WebhooksSection {
   /** Address the HTTP server binds to. Only loopback addresses unless `allowRemote` is true. */
   readonly host: string;
   /** TCP port; 0 asks the operating system for a free one (tests). */
@@ -60,7 +61,7 @@ export const DEFAULTS = {
   dataDir: './data',
   redisUrl: 'redis://127.0.0.1:6379',
   logLevel: 'info',
-} as const satisfies Omit<GatewayConfig, 'signing' | keyof ExchangeConfig | 'api' | 'ejournal' | 'ssev'>;
+} as const satisfies Omit<GatewayConfig, 'signing' | keyof ExchangeConfig | 'api' | 'ejournal' | 'ssev' | 'webhooks'>;
 
 export interface LoadConfigOptions {
   /** JSON config file; when absent, SEOS_GATEWAY_CONFIG names it; when neither is set, only env and defaults apply. */
@@ -70,7 +71,7 @@ export interface LoadConfigOptions {
 }
 
 /** What a config file (or the environment) may say: every field optional, already checked. */
-interface ConfigInput extends ExchangeInput, ApiInput, EjournalInput, SsevInput {
+interface ConfigInput extends ExchangeInput, ApiInput, EjournalInput, SsevInput, WebhooksInput {
   host?: string;
   port?: number;
   allowRemote?: boolean;
@@ -116,6 +117,7 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
     ...completeApi(input),
     ...completeEjournal(input),
     ...completeSsev(input),
+    ...completeWebhooks(input),
   };
   // Whatever prints the config (a debug log, console.log, JSON.stringify) sees the safe view only.
   Object.defineProperties(config, {
@@ -149,6 +151,7 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     api: config.api,
     ejournal: config.ejournal,
     ssev: config.ssev,
+    webhooks: config.webhooks.map((w) => ({ id: w.id, url: w.url, events: w.events, secret: '[redacted]' })),
   };
 }
 
@@ -265,6 +268,7 @@ const TOP_LEVEL_READERS: FieldReaders<ConfigInput> = {
   ...API_READERS,
   ...EJOURNAL_READERS,
   ...SSEV_READERS,
+  ...WEBHOOKS_READERS,
 };
 
 export function isLoopbackHost(host: string): boolean {

@@ -400,6 +400,18 @@ export const ERRORS = {
     en: 'An archived wire message does not match its SHA-256.',
   },
 
+  // ── Webhooks to the records system ──
+  GW_ERR_WEBHOOK_UNREACHABLE: {
+    status: 502,
+    bg: 'Деловодната система не прие известието (няма връзка, изтекло време или грешка 5xx); ще бъде направен нов опит.',
+    en: 'The records system\'s webhook URL could not be reached or answered 5xx/408/429; retried.',
+  },
+  GW_ERR_WEBHOOK_REFUSED: {
+    status: 502,
+    bg: 'Деловодната система отказа известието (грешка 4xx); няма да бъде изпращано отново.',
+    en: 'The records system\'s webhook answered 4xx; not retried (resend it after fixing the receiver).',
+  },
+
   // ── Records-system REST API ──
   // (end of the REST API section)
 

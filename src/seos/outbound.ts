@@ -1,4 +1,5 @@
 import type { DeliveryLogEntry } from '../audit/index.ts';
+import { NO_LIFECYCLE, type Lifecycle } from '../app/lifecycle.ts';
 import { GatewayError } from '../errors/index.ts';
 import type { DeliveryHandler, DeliveryOutcome } from '../delivery/engine.ts';
 import { addOutboxEntry, type OutboxRow } from '../delivery/outbox.ts';
@@ -58,7 +59,8 @@ export interface OutboundDeps {
   readonly statusPollIntervalMs?: number;
   /** After an outbox row is committed: hand it to the delivery engine. */
   readonly schedule: (entry: OutboxRow) => void;
-  readonly onStatusChanged?: (document: DocumentRow) => void;
+  /** Told inside each transaction what changed (webhooks, eJournal). */
+  readonly lifecycle?: Lifecycle;
 }
 
 export interface SendDocumentInput {
@@ -86,6 +88,7 @@ export type StatusReport =
 export function createSeosOutbound(deps: OutboundDeps) {
   const profileFor = deps.signatureProfileFor ?? (() => 'rsa-sha256' as const);
   const pollInterval = deps.statusPollIntervalMs ?? 3600_000;
+  const lifecycle = deps.lifecycle ?? NO_LIFECYCLE;
 
   /**
    * Accepts a document for delivery: signed, archived and committed with its outbox row before returning.
@@ -189,6 +192,7 @@ export function createSeosOutbound(deps: OutboundDeps) {
       }, { source: actor });
       insertMessage(deps.db, { direction: 'out', messageGuid: message.header.messageGuid, messageType: message.header.messageType, documentId: doc.id, counterpartyGuid: sender.guid, wireSha256: archived.sha256 });
       entry = addOutboxEntry(deps.db, { kind: 'seos-status-push', destination: sender.guid, documentId: doc.id, payloadSha256: archived.sha256 });
+      lifecycle.statusChanged(getDocument(deps.db, doc.id)!, doc.status, actor);
       deps.log.append({ type: 'status-change', direction: 'out', counterparty: counterpartyOf(sender), messageGuid: message.header.messageGuid,
         documentGuid: doc.documentGuid, documentId: doc.id, messageType: message.header.messageType, status: report.status, wireSha256: archived.sha256, actor });
     })();
@@ -310,7 +314,11 @@ export function createSeosOutbound(deps: OutboundDeps) {
           commit: () => {
             const evidence = outcome.reply?.bytes ?? outcome.replyBytes;
             const replySha = evidence && evidence.length > 0 ? deps.archive.putBuffer(evidence).sha256 : undefined;
-            if (kind === 'registration') updateDocument(deps.db, doc.id, { status: 'SENT_FAILED' }, { source: 'peer', detail: outcome.code });
+            if (kind === 'registration') {
+              updateDocument(deps.db, doc.id, { status: 'SENT_FAILED' }, { source: 'peer', detail: outcome.code });
+              lifecycle.statusChanged(getDocument(deps.db, doc.id)!, doc.status, 'peer');
+            }
+            lifecycle.deliveryFailed(entry, outcome.code, outcome.text?.slice(0, 300));
             deps.log.append({ ...base, type: 'attempt', outcome: 'rejected', detail: outcome.code, replySha256: replySha });
           },
         };
@@ -341,18 +349,20 @@ export function createSeosOutbound(deps: OutboundDeps) {
     }
     if (state === 'DS_WAIT_REGISTRATION') deps.schedule(queueStatusRequest(doc, pollInterval));
     const after = getDocument(deps.db, doc.id);
-    if (after && after.status !== doc.status) deps.onStatusChanged?.(after);
+    if (after) lifecycle.statusChanged(after, doc.status, 'peer');
   }
 
   /** Exhausted retries: the document failed; the records system is told through the status change. */
-  function markDead(entry: OutboxRow): void {
-    if (entry.kind !== 'seos-document' || !entry.documentId) return;
+  function markDead(entry: OutboxRow, code: string, detail?: string): void {
     deps.db.transaction(() => {
-      updateDocument(deps.db, entry.documentId!, { status: 'SENT_FAILED' }, { source: 'gateway', detail: 'retries exhausted' });
-      deps.log.append({ type: 'status-change', direction: 'out', documentId: entry.documentId!, status: 'SENT_FAILED', outcome: 'dead', actor: 'gateway' });
+      const before = entry.documentId ? getDocument(deps.db, entry.documentId) : undefined;
+      if (entry.kind === 'seos-document' && before) {
+        updateDocument(deps.db, before.id, { status: 'SENT_FAILED' }, { source: 'gateway', detail: 'retries exhausted' });
+        deps.log.append({ type: 'status-change', direction: 'out', documentId: before.id, documentGuid: before.documentGuid, status: 'SENT_FAILED', outcome: 'dead', actor: 'gateway' });
+        lifecycle.statusChanged(getDocument(deps.db, before.id)!, before.status, 'gateway');
+      }
+      lifecycle.deliveryFailed(entry, code, detail);
     })();
-    const doc = getDocument(deps.db, entry.documentId);
-    if (doc) deps.onStatusChanged?.(doc);
   }
 
   return {

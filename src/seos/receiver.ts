@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DeliveryLogEntry } from '../audit/index.ts';
+import { NO_LIFECYCLE, type Lifecycle } from '../app/lifecycle.ts';
 import { GatewayError, isGatewayError } from '../errors/index.ts';
 import { normalizeSerial, type SigningIdentity } from '../pki/index.ts';
 import type { Db } from '../store/database.ts';
@@ -60,14 +61,9 @@ export interface ReceiverDeps {
   readonly limits?: Partial<XmlLimits>;
   /** Prefix of the receipt numbers we give incoming documents until the records system registers them. */
   readonly receiptPrefix?: string;
-  /** Called after an incoming document or status change is committed (webhooks, eJournal hook in later). */
-  readonly onCommitted?: (event: ReceiverEvent) => void;
+  /** Told inside each transaction what changed (webhooks, eJournal). */
+  readonly lifecycle?: Lifecycle;
 }
-
-export type ReceiverEvent =
-  | { type: 'document-received'; document: DocumentRow }
-  | { type: 'status-changed'; document: DocumentRow; status: string }
-  | { type: 'error-received'; document: DocumentRow; description: string };
 
 export interface ReceiverResult {
   /** The signed reply for SubmitResult, or null for the empty reply. */
@@ -78,6 +74,7 @@ export interface ReceiverResult {
 
 export function createSeosReceiver(deps: ReceiverDeps) {
   const profileFor = deps.signatureProfileFor ?? (() => 'rsa-sha256' as const);
+  const lifecycle = deps.lifecycle ?? NO_LIFECYCLE;
 
   /** Handles the exact bytes of one inner SEOS message. Throws only when no MSG_Error can be addressed. */
   function receive(wire: Buffer): ReceiverResult {
@@ -119,7 +116,6 @@ export function createSeosReceiver(deps: ReceiverDeps) {
         }
         if (replay) throw new GatewayError('GW_ERR_SEOS_DUPLICATE_MESSAGE', header.messageGuid);
         const stored = storeRegistration(message, wire, sender);
-        deps.onCommitted?.({ type: 'document-received', document: stored });
         return reply(header, stored, 'DS_WAIT_REGISTRATION', 'document-received');
       }
       case 'MSG_DocumentStatusRequest': {
@@ -133,7 +129,7 @@ export function createSeosReceiver(deps: ReceiverDeps) {
         if (replay) throw new GatewayError('GW_ERR_SEOS_DUPLICATE_MESSAGE', header.messageGuid);
         const ours = findDocument(deps.db, 'out', body.docId.documentGuid, sender.guid);
         if (!ours) throw new GatewayError('GW_ERR_SEOS_DOCUMENT_NOT_FOUND', `DocumentGUID ${body.docId.documentGuid}`);
-        const updated = deps.db.transaction(() => {
+        deps.db.transaction(() => {
           const archived = deps.archive.putBuffer(wire);
           insertMessage(deps.db, messageRecord(message, ours.id, sender, archived.sha256));
           updateDocument(deps.db, ours.id, {
@@ -144,9 +140,9 @@ export function createSeosReceiver(deps: ReceiverDeps) {
             expectedCloseDate: body.expectedCloseDate,
           }, { source: 'peer', detail: `MSG_DocumentStatusResponse ${header.messageGuid}` });
           deps.log.append(logEntry('message-received', message, sender, archived.sha256, { documentId: ours.id, status: body.status, outcome: 'status-applied' }));
-          return findDocument(deps.db, 'out', body.docId.documentGuid, sender.guid)!;
+          const after = findDocument(deps.db, 'out', body.docId.documentGuid, sender.guid)!;
+          lifecycle.statusChanged(after, ours.status, 'peer');
         })();
-        deps.onCommitted?.({ type: 'status-changed', document: updated, status: body.status });
         return { reply: null, outcome: 'status-applied' };
       }
       case 'MSG_Error': {
@@ -155,10 +151,12 @@ export function createSeosReceiver(deps: ReceiverDeps) {
         deps.db.transaction(() => {
           const archived = deps.archive.putBuffer(wire);
           insertMessage(deps.db, messageRecord(message, ours?.id ?? null, sender, archived.sha256));
-          if (ours) updateDocument(deps.db, ours.id, { status: 'SENT_FAILED' }, { source: 'peer', detail: 'MSG_Error' });
+          if (ours) {
+            updateDocument(deps.db, ours.id, { status: 'SENT_FAILED' }, { source: 'peer', detail: 'MSG_Error' });
+            lifecycle.statusChanged(getAfter(ours), ours.status, 'peer');
+          }
           deps.log.append(logEntry('message-received', message, sender, archived.sha256, { documentId: ours?.id, outcome: ours ? 'error-applied' : 'error-unmatched' }));
         })();
-        if (ours) deps.onCommitted?.({ type: 'error-received', document: getAfter(ours), description: body.description });
         return { reply: null, outcome: ours ? 'error-applied' : 'error-unmatched' };
       }
     }
@@ -189,6 +187,7 @@ export function createSeosReceiver(deps: ReceiverDeps) {
       insertAttachments(deps.db, row.id, files);
       insertMessage(deps.db, messageRecord(message, row.id, sender, archived.sha256));
       deps.log.append(logEntry('message-received', message, sender, archived.sha256, { documentId: row.id, documentGuid: row.documentGuid, status: row.status, outcome: 'document-received' }));
+      lifecycle.documentReceived(row);
       return row;
     })();
   }

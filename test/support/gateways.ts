@@ -44,6 +44,8 @@ export interface TwoGatewaysOptions {
   readonly delivery?: Record<string, unknown>;
   /** Extra static participants for both (e.g. a stand-in peer). */
   readonly extraParticipants?: Array<Record<string, unknown>>;
+  /** Extra top-level configuration per municipality (e.g. webhooks). */
+  readonly extraConfig?: { alfa?: Record<string, unknown>; beta?: Record<string, unknown> };
 }
 
 export async function startTwoGateways(options: TwoGatewaysOptions = {}): Promise<TwoGateways> {
@@ -72,6 +74,7 @@ export async function startTwoGateways(options: TwoGatewaysOptions = {}): Promis
         reconcileIntervalMs: 500, statusPollIntervalMs: 3600_000, probeIntervalMs: 500, downAfterFailures: 3,
         ...options.delivery,
       },
+      ...options.extraConfig?.[name],
     }, null, 2));
     const logs: string[] = [];
     const logStream = new Writable({ write(chunk, _enc, done) { logs.push(String(chunk)); done(); } });
