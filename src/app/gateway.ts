@@ -17,6 +17,8 @@ import { ParticipantDirectory, RegistrySync, createRegistryClient, type Particip
 import { createSeosClient } from '../seos/soap/index.ts';
 import { WEBHOOK_KIND, createWebhookHandler, createWebhookNotifier } from '../webhooks/index.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { createGatewayMetrics } from './metrics.ts';
+import { registerHealthRoutes } from '../api/health.ts';
 import { ContentStore } from '../store/content-store.ts';
 import { openDatabase, type Db } from '../store/database.ts';
 import type { DestinationStream } from 'pino';
@@ -89,8 +91,12 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   let engine!: DeliveryEngine;
   // Scheduled once the current synchronous transaction has committed, never from inside it.
   const schedule = (entry: OutboxRow) => setImmediate(() => engine.schedule(entry));
-  const lifecycle = new Lifecycle([createWebhookNotifier(db, config.webhooks)], (entry) => engine.schedule(entry));
-  const outbound = createSeosOutbound({
+  const metrics = createGatewayMetrics(db, () => engine.queueCounts());
+  const lifecycle = new Lifecycle([
+    createWebhookNotifier(db, config.webhooks),
+    { documentReceived: (doc) => { metrics.documentReceived(doc.channel); } },
+  ], (entry) => engine.schedule(entry));
+  const seosOutbound = createSeosOutbound({
     db, self: selfParticipant, identity, archive, spool, log,
     requireRecipient: (guidOrEik) => recipientInfo(directory.requireActiveEndpoint(guidOrEik).participant),
     lookupParticipant: (guid) => { const p = directory.byGuid(guid); return p ? recipientInfo(p) : undefined; },
@@ -100,6 +106,14 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     schedule,
     lifecycle,
   });
+  const outbound: typeof seosOutbound = {
+    ...seosOutbound,
+    async sendDocument(input) {
+      const sent = await seosOutbound.sendDocument(input);
+      if (sent.created) metrics.documentAccepted('seos');
+      return sent;
+    },
+  };
 
   engine = new DeliveryEngine({
     db, connection: redisConnection(config.redisUrl), prefix: `sgw-${self.guid.replace(/[{}]/g, '')}`,
@@ -111,6 +125,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     reconcileIntervalMs: config.delivery.reconcileIntervalMs,
     runWorker: mode === 'worker' || (mode === 'serve' && config.delivery.inProcessWorkers),
     events: {
+      attempted: (entry, outcome) => metrics.attempt(entry, outcome),
       dead: (entry, code, detail) => outbound.markDead(entry, code, detail),
       // Refused deliveries of our own SEOS messages tell the lifecycle in their commit; others (webhooks) here.
       failed: (entry, code, detail) => { if (!entry.kind.startsWith('seos-')) db.transaction(() => lifecycle.deliveryFailed(entry, code, detail))(); },
@@ -130,6 +145,10 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   });
 
   const api = await buildServer(config, { logStream: options.logStream });
+  registerHealthRoutes(api, {
+    db, queueCounts: () => engine.queueCounts(), certificate: identity.certificate, metrics: metrics.registry,
+    ...(registrySync ? { registry: { lastSync: () => directory.lastSync(), maxAgeMs: 3 * config.registry.syncIntervalMinutes * 60_000 } } : {}),
+  });
   const seos = buildSeosEndpoint({ config: config.seos.endpoint, receive: receiver.receive, logger: logger.child({ component: 'seos-endpoint' }) });
 
   let stopped = false;

@@ -34,8 +34,9 @@ export class Lifecycle {
   }
 
   private later(rows: OutboxRow[] | void): void {
+    if (!Array.isArray(rows)) return;
     // After the caller's transaction: setImmediate runs once the synchronous commit is done.
-    for (const row of rows ?? []) setImmediate(() => this.schedule(row));
+    for (const row of rows) setImmediate(() => this.schedule(row));
   }
 }
 

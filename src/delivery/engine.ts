@@ -36,6 +36,8 @@ export interface DeliveryContext {
 export type DeliveryHandler = (entry: OutboxRow, context: DeliveryContext) => Promise<DeliveryOutcome>;
 
 export interface DeliveryEvents {
+  /** Every settled attempt (metrics). */
+  attempted?(entry: OutboxRow, outcome: DeliveryOutcome): void;
   delivered?(entry: OutboxRow): void;
   failed?(entry: OutboxRow, code: ErrorCode, detail?: string): void;
   dead?(entry: OutboxRow, code: ErrorCode, detail?: string): void;
@@ -149,13 +151,32 @@ export class DeliveryEngine {
     return this.queue.getJobCounts('waiting', 'delayed', 'active', 'failed');
   }
 
-  /** Stops taking work; jobs in flight finish (or are released to come back after restart). */
-  async close(): Promise<void> {
+  /**
+   * Stops taking work; jobs in flight finish (or are released to come back after restart). Without Redis a
+   * graceful close would wait for it forever: after `timeoutMs` the connections are dropped (a job left active
+   * comes back as stalled, and its outbox row decides what happens, so nothing is lost).
+   */
+  async close(timeoutMs = 10_000): Promise<void> {
     this.closing = true;
     if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
-    await this.flush();
-    await this.worker?.close();
-    await this.queue.close();
+    const graceful = (async () => {
+      await this.flush();
+      await this.worker?.close();
+      await this.queue.close();
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      graceful.then(() => false, () => false),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), timeoutMs); }),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.options.log?.warn({ timeoutMs }, 'delivery engine did not close in time (Redis unreachable?); dropping connections');
+      const force = Promise.allSettled([this.worker?.close(true), this.queue.close()]);
+      await Promise.race([force, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+      void this.worker?.disconnect().catch(() => undefined);
+      void this.queue.disconnect().catch(() => undefined);
+    }
   }
 
   private async process(job: Job<JobData>): Promise<void> {
@@ -187,6 +208,7 @@ export class DeliveryEngine {
 
   private settle(row: OutboxRow, outcome: DeliveryOutcome, durationMs: number): void {
     const { db } = this.options;
+    this.options.events?.attempted?.(row, outcome);
     if (outcome.result === 'defer') {
       updateOutbox(db, row.id, { nextAttemptAt: outcome.until });
       this.schedule({ id: row.id, nextAttemptAt: outcome.until.toISOString() });
