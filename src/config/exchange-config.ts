@@ -75,6 +75,8 @@ export interface DeliveryConfig {
   readonly statusPollIntervalMs: number;
   /** False when deliveries run in separate `seos-gateway worker` processes. */
   readonly inProcessWorkers: boolean;
+  /** A delivery held by a crashed process is taken up again after about this long. */
+  readonly lockDurationMs: number;
 }
 
 export interface ExchangeConfig {
@@ -94,7 +96,7 @@ export const EXCHANGE_DEFAULTS: ExchangeConfig = {
   delivery: {
     retry: { firstDelayMs: 15 * 60_000, factor: 2, maxAttempts: 10, jitter: 0.1, maxDelayMs: 7 * 24 * 3600_000 },
     concurrency: 16, perDestinationConcurrency: 4, downAfterFailures: 5, probeIntervalMs: 5 * 60_000,
-    reconcileIntervalMs: 60_000, statusPollIntervalMs: 3600_000, inProcessWorkers: true,
+    reconcileIntervalMs: 60_000, statusPollIntervalMs: 3600_000, inProcessWorkers: true, lockDurationMs: 30_000,
   },
 };
 
@@ -209,7 +211,7 @@ export const EXCHANGE_READERS: FieldReaders<ExchangeInput> = {
     }),
     concurrency: readInt(1, 1000), perDestinationConcurrency: readInt(1, 1000), downAfterFailures: readInt(1, 1000),
     probeIntervalMs: readInt(100, 24 * 3600_000), reconcileIntervalMs: readInt(100, 3600_000),
-    statusPollIntervalMs: readInt(1000, 30 * 24 * 3600_000), inProcessWorkers: readBoolean,
+    statusPollIntervalMs: readInt(1000, 30 * 24 * 3600_000), inProcessWorkers: readBoolean, lockDurationMs: readInt(1000, 600_000),
   }),
 };
 

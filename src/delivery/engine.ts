@@ -56,6 +56,11 @@ export interface DeliveryEngineOptions {
   /** Deliveries to one destination at once, per process. */
   readonly perDestinationConcurrency?: number;
   readonly reconcileIntervalMs?: number;
+  /**
+   * How long a worker holds a job without renewing its lock. A job held by a killed process is taken up again
+   * about this long after the kill (BullMQ's stalled-job check).
+   */
+  readonly lockDurationMs?: number;
   /** False for a process that only accepts (its jobs run in `seos-gateway worker` processes). */
   readonly runWorker?: boolean;
   readonly events?: DeliveryEvents;
@@ -92,6 +97,8 @@ export class DeliveryEngine {
         concurrency: this.options.concurrency ?? 16,
         // A job left active by a killed process comes back after the lock expires; its row decides what to do.
         maxStalledCount: 1000,
+        lockDuration: this.options.lockDurationMs ?? 30_000,
+        stalledInterval: Math.max(500, Math.floor((this.options.lockDurationMs ?? 30_000) / 2)),
       });
       this.worker.on('error', (error) => this.options.log?.warn({ err: error.message }, 'delivery worker error'));
     }

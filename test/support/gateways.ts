@@ -21,6 +21,7 @@ export interface Municipality {
   readonly eik: string;
   readonly title: string;
   readonly seosPort: number;
+  readonly apiPort: number;
   readonly dataDir: string;
   readonly configPath: string;
   gateway: Gateway;
@@ -39,6 +40,8 @@ export interface TwoGateways {
 }
 
 export interface TwoGatewaysOptions {
+  /** Write the configurations but start nothing (a test that runs the gateways as processes). */
+  readonly startInProcess?: boolean;
   /** Retry timing made short for tests. */
   readonly retry?: { firstDelayMs?: number; maxAttempts?: number; factor?: number };
   readonly delivery?: Record<string, unknown>;
@@ -53,6 +56,7 @@ export async function startTwoGateways(options: TwoGatewaysOptions = {}): Promis
   const redis = await startRedisServer();
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'seos-e2e-'));
   const ports = { alfa: await freePort(), beta: await freePort() };
+  const apiPorts = { alfa: await freePort(), beta: await freePort() };
   const participants = [
     { guid: ALFA_GUID, eik: '000000001', name: 'Община Алфа', certificateSN: pki.alfa.certificate.serialHex, endpointUrl: `http://127.0.0.1:${ports.alfa}/seos` },
     { guid: BETA_GUID, eik: '000000002', name: 'Община Бета', certificateSN: pki.beta.certificate.serialHex, endpointUrl: `http://127.0.0.1:${ports.beta}/seos` },
@@ -64,14 +68,14 @@ export async function startTwoGateways(options: TwoGatewaysOptions = {}): Promis
     const configPath = path.join(root, `${name}.json`);
     fs.mkdirSync(dataDir, { recursive: true });
     fs.writeFileSync(configPath, JSON.stringify({
-      port: 0, dataDir, redisUrl: redis.url, logLevel: 'info',
+      port: apiPorts[name], dataDir, redisUrl: redis.url, logLevel: 'info',
       self: { eik, name: title, guid },
       signing: { pkcs12Path: pki.manifest.admins.find((a) => a.name === `obshtina-${name}`)!.p12Path, password: pki.manifest.p12Password },
       seos: { endpoint: { port: ports[name] }, client: { allowInsecureHttp: true, connectTimeoutMs: 1000, responseTimeoutMs: 10_000 } },
       registry: { participants },
       delivery: {
         retry: { firstDelayMs: 300, factor: 1.5, maxAttempts: 20, jitter: 0, ...options.retry },
-        reconcileIntervalMs: 500, statusPollIntervalMs: 3600_000, probeIntervalMs: 500, downAfterFailures: 3,
+        reconcileIntervalMs: 500, statusPollIntervalMs: 3600_000, probeIntervalMs: 500, downAfterFailures: 3, lockDurationMs: 2000,
         ...options.delivery,
       },
       ...options.extraConfig?.[name],
@@ -79,7 +83,7 @@ export async function startTwoGateways(options: TwoGatewaysOptions = {}): Promis
     const logs: string[] = [];
     const logStream = new Writable({ write(chunk, _enc, done) { logs.push(String(chunk)); done(); } });
     const m: Municipality = {
-      name, guid, eik, title, seosPort: ports[name], dataDir, configPath, logs,
+      name, guid, eik, title, seosPort: ports[name], apiPort: apiPorts[name], dataDir, configPath, logs,
       gateway: undefined as unknown as Gateway,
       async start() {
         m.gateway = await createGateway(loadConfig({ file: configPath, env: {} }), { logStream });
@@ -94,12 +98,14 @@ export async function startTwoGateways(options: TwoGatewaysOptions = {}): Promis
 
   const alfa = make('alfa', ALFA_GUID, '000000001', 'Община Алфа');
   const beta = make('beta', BETA_GUID, '000000002', 'Община Бета');
-  await alfa.start();
-  await beta.start();
+  if (options.startInProcess !== false) {
+    await alfa.start();
+    await beta.start();
+  }
   return {
     pki, redis, alfa, beta,
     async stop() {
-      await Promise.allSettled([alfa.stop(), beta.stop()]);
+      await Promise.allSettled([alfa.gateway && alfa.stop(), beta.gateway && beta.stop()]);
       await redis.stop();
       fs.rmSync(root, { recursive: true, force: true });
     },

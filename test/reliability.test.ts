@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createGateway, type Gateway } from '../src/app/gateway.ts';
+import { loadConfig } from '../src/config/index.ts';
+import { newGuid } from '../src/seos/index.ts';
+import { openDatabase, type Db } from '../src/store/database.ts';
+import { BETA_GUID, eventually, startTwoGateways, type Municipality, type TwoGateways } from './support/gateways.ts';
+import { sampleDocument } from './support/messages.ts';
+
+/**
+ * Nothing accepted is lost: the sending gateway killed with SIGKILL in the middle of a load, Redis flushed in the
+ * middle of a load. Real processes, real Redis, real SQLite files; the recipient is a second real gateway.
+ */
+const TSX = path.resolve('node_modules/.bin/tsx');
+let net: TwoGateways | undefined;
+const processes: ChildProcess[] = [];
+const extra: Gateway[] = [];
+
+afterEach(async () => {
+  for (const p of processes) if (p.exitCode === null) p.kill('SIGKILL');
+  processes.length = 0;
+  for (const g of extra) await g.stop();
+  extra.length = 0;
+  await net?.stop();
+  net = undefined;
+});
+
+function serve(m: Municipality): ChildProcess {
+  const child = spawn(TSX, ['src/cli/main.ts', 'serve', '--config', m.configPath], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+  processes.push(child);
+  return child;
+}
+
+async function waitHealthy(m: Municipality): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${m.apiPort}/health`)).ok) return;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) throw new Error(`${m.name} did not start`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function count(db: Db, sql: string, ...args: unknown[]): number {
+  return (db.prepare(sql).get(...args) as { n: number }).n;
+}
+
+const freshDocument = () => sampleDocument({ id: { number: { docNumber: 'ОА-9', docDate: '2026-11-22' }, documentGuid: newGuid() } });
+
+describe('nothing accepted is lost', () => {
+  it('delivers every accepted document exactly once after the sending gateway is killed with SIGKILL mid-load', async () => {
+    net = await startTwoGateways({ startInProcess: false });
+    const alfaProcess = serve(net.alfa);
+    serve(net.beta);
+    await Promise.all([waitHealthy(net.alfa), waitHealthy(net.beta)]);
+    // The records system's side: accept documents into Алфа's database (as its API would), hand them to Redis.
+    const accept = await createGateway(loadConfig({ file: net.alfa.configPath, env: {} }), { mode: 'cli', logStream: { write: () => true } as never });
+    extra.push(accept);
+    const N = 200;
+    const guids: string[] = [];
+    for (let i = 0; i < N; i++) guids.push((await accept.outbound.sendDocument({ recipient: BETA_GUID, document: freshDocument() })).documentGuid);
+    await accept.engine.flush();
+    const betaDb = openDatabase(path.join(net.beta.dataDir, 'gateway.db'));
+    const alfaDb = openDatabase(path.join(net.alfa.dataDir, 'gateway.db'));
+    try {
+      await eventually(() => count(betaDb, "SELECT COUNT(*) AS n FROM documents WHERE direction = 'in'") >= 20, 'some delivered before the kill', 30_000);
+      alfaProcess.kill('SIGKILL');
+      await new Promise((resolve) => alfaProcess.once('exit', resolve));
+      const deliveredAtKill = count(alfaDb, "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'seos-document' AND state = 'delivered'");
+      expect(deliveredAtKill).toBeLessThan(N); // the kill really was mid-load
+      serve(net.alfa);
+      await waitHealthy(net.alfa);
+      await eventually(() => count(alfaDb, "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'seos-document' AND state = 'delivered'") === N, 'all delivered after restart', 90_000);
+      // Exactly once at the recipient: each document once, each registration request's MessageGUID once.
+      expect(count(betaDb, "SELECT COUNT(*) AS n FROM documents WHERE direction = 'in'")).toBe(N);
+      expect(count(betaDb, "SELECT COUNT(DISTINCT document_guid) AS n FROM documents WHERE direction = 'in'")).toBe(N);
+      expect(count(betaDb, "SELECT COUNT(*) AS n FROM messages WHERE direction = 'in' AND message_type = 'MSG_DocumentRegistrationRequest'")).toBe(N);
+      for (const guid of guids) expect(count(betaDb, "SELECT COUNT(*) AS n FROM documents WHERE document_guid = ?", guid.toLowerCase())).toBe(1);
+      expect(count(alfaDb, "SELECT COUNT(*) AS n FROM documents WHERE direction = 'out' AND status = 'DS_WAIT_REGISTRATION'")).toBe(N);
+    } finally {
+      betaDb.close();
+      alfaDb.close();
+    }
+  }, 180_000);
+
+  it('loses nothing when Redis is flushed in the middle of a load: the reconciler re-schedules from SQLite', async () => {
+    net = await startTwoGateways();
+    const N = 300;
+    const sent = [];
+    for (let i = 0; i < N; i++) sent.push(await net.alfa.gateway.outbound.sendDocument({ recipient: BETA_GUID, document: freshDocument() }));
+    const alfaDb = net.alfa.gateway.db;
+    await eventually(() => count(alfaDb, "SELECT COUNT(*) AS n FROM outbox WHERE state = 'delivered'") >= 10, 'some delivered', 30_000);
+    await net.redis.flushAll();
+    const pendingAtFlush = count(alfaDb, "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'seos-document' AND state = 'pending'");
+    expect(pendingAtFlush).toBeGreaterThan(0); // the flush really dropped queued work
+    await eventually(() => count(alfaDb, "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'seos-document' AND state = 'delivered'") === N, 'all delivered after the flush', 60_000);
+    expect(count(net.beta.gateway.db, "SELECT COUNT(*) AS n FROM documents WHERE direction = 'in'")).toBe(N);
+  }, 120_000);
+});
