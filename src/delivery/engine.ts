@@ -153,6 +153,11 @@ export class DeliveryEngine {
     return scheduled;
   }
 
+  /** The BullMQ queue, for the operators' dashboard only: it is read and acted on there, never bypassing the outbox. */
+  get bullQueue(): Queue {
+    return this.queue as unknown as Queue;
+  }
+
   /** Counts of jobs by state, for /ready and metrics. */
   async queueCounts(): Promise<Record<string, number>> {
     return this.queue.getJobCounts('waiting', 'delayed', 'active', 'failed');

@@ -50,10 +50,10 @@ export interface OutboundDeps {
   /** Resolves an active participant with a usable endpoint, or throws a PARTICIPANT error. */
   readonly requireRecipient: (guidOrEik: string) => RecipientInfo;
   readonly lookupParticipant: (guid: string) => RecipientInfo | undefined;
-  readonly archive: ContentSink & { read(sha256: string): Buffer };
+  readonly archive: ContentSink & { read(sha256: string): Buffer; path(sha256: string): string; size(sha256: string): number };
   readonly spool: ContentSink;
   readonly log: { append(entry: DeliveryLogEntry): unknown };
-  readonly submit: (url: string, message: Buffer, expect: { messageGuid: string; documentGuid?: string; verifyReply: (reply: Buffer) => VerifiedMessage }) => Promise<SubmitOutcome>;
+  readonly submit: (url: string, message: Buffer | { path: string }, expect: { messageGuid: string; documentGuid?: string; verifyReply: (reply: Buffer) => VerifiedMessage }) => Promise<SubmitOutcome>;
   readonly signatureProfileFor?: (peerGuid: string) => SignatureProfileName;
   /** Documents still waiting for registration are polled this often (the protocol does not retry pushes). */
   readonly statusPollIntervalMs?: number;
@@ -220,8 +220,10 @@ export function createSeosOutbound(deps: OutboundDeps) {
     if (!doc) return { result: 'failed', code: 'GW_ERR_SEOS_DOCUMENT_NOT_FOUND', detail: entry.documentId ?? '' };
     const target = endpointOf(entry.destination);
     if ('result' in target) return target;
-    const bytes = deps.archive.read(entry.payloadSha256!);
-    const outcome = await deps.submit(target.url, bytes, { messageGuid: doc.messageGuid!, documentGuid: doc.documentGuid, verifyReply: replyVerifier(target.recipient) });
+    // A large message goes from the archive file to the socket; a small one is simply read (and checked once more).
+    const sha = entry.payloadSha256!;
+    const message = deps.archive.size(sha) > IN_MEMORY_LIMIT ? { path: deps.archive.path(sha) } : deps.archive.read(sha);
+    const outcome = await deps.submit(target.url, message, { messageGuid: doc.messageGuid!, documentGuid: doc.documentGuid, verifyReply: replyVerifier(target.recipient) });
     return settleSubmit(entry, doc, target.recipient, outcome, 'registration');
   };
 

@@ -7,7 +7,11 @@ import type { XmlLimits } from '../../xml/parse.ts';
 import type { DocumentStatus, SeosMessage } from '../model.ts';
 import { sameGuid } from '../values.ts';
 import { verifySignedMessage, type VerifiedMessage } from '../verify-message.ts';
-import { SOAP11_CONTENT_TYPE, SUBMIT_ACTION, parseSubmitResponse, submitRequestParts, type SubmitResponse } from './envelope.ts';
+import { SOAP11_CONTENT_TYPE, SUBMIT_ACTION, escapeBytes, parseSubmitResponse, submitRequestParts, type SubmitResponse } from './envelope.ts';
+import { createReadStream } from 'node:fs';
+
+const REQUEST_HEAD_LENGTH = submitRequestParts(Buffer.from('x'))[0].length;
+const REQUEST_TAIL_LENGTH = submitRequestParts(Buffer.from('x')).at(-1)!.length;
 
 /**
  * The outbound SEOS client: POSTs a signed message in a SOAP 1.1 Submit envelope and turns whatever happens
@@ -144,7 +148,7 @@ export interface SeosClient {
    * allowInsecureHttp or another scheme (GW_ERR_SEOS_INSECURE_URL, before connecting), a message that is empty,
    * not UTF-8 or holds characters XML cannot carry.
    */
-  submit(url: string, signedMessage: Buffer, expect: SubmitExpectation): Promise<SubmitOutcome>;
+  submit(url: string, signedMessage: Buffer | ArchivedMessage, expect: SubmitExpectation): Promise<SubmitOutcome>;
   /** Closes the kept-alive connections. */
   close(): void;
 }
@@ -192,7 +196,7 @@ export function createSeosClient(options: SeosClientOptions = {}): SeosClient {
     throw new GatewayError('GW_ERR_SEOS_INSECURE_URL', `unsupported scheme ${parsed.protocol.slice(0, 20)}`);
   }
 
-  function exchange(url: URL, parts: Buffer[], length: number): Promise<Exchange> {
+  function exchange(url: URL, body: RequestBody, length: number): Promise<Exchange> {
     const secure = url.protocol === 'https:';
     return new Promise<Exchange>((resolve) => {
       let settled = false;
@@ -274,17 +278,25 @@ export function createSeosClient(options: SeosClientOptions = {}): SeosClient {
         });
       });
 
-      void writeBody(req, parts);
+      void writeBody(req, body);
     });
   }
 
-  async function submit(url: string, signedMessage: Buffer, expect: SubmitExpectation): Promise<SubmitOutcome> {
+  async function submit(url: string, signedMessage: Buffer | ArchivedMessage, expect: SubmitExpectation): Promise<SubmitOutcome> {
     const where = target(url);
-    const parts = submitRequestParts(signedMessage);
+    let body: RequestBody;
     let length = 0;
-    for (const p of parts) length += p.length;
-    let result = await exchange(where, parts, length);
-    if (result.ok === false && result.staleSocket) result = await exchange(where, parts, length);
+    if (Buffer.isBuffer(signedMessage)) {
+      const parts = submitRequestParts(signedMessage);
+      for (const p of parts) length += p.length;
+      body = () => parts;
+    } else {
+      // A large message we signed and archived ourselves: escaped while it is read, never whole in memory.
+      length = await escapedFileLength(signedMessage.path);
+      body = () => fileRequestParts(signedMessage.path);
+    }
+    let result = await exchange(where, body, length);
+    if (result.ok === false && result.staleSocket) result = await exchange(where, body, length);
     return classify(result, expect, options.replyLimits);
   }
 
@@ -304,9 +316,50 @@ type Exchange =
   | { ok: 'too-large'; status: number; detail: string }
   | { ok: false; code: TransportCode; detail: string; staleSocket: boolean };
 
-async function writeBody(req: http.ClientRequest, parts: Buffer[]): Promise<void> {
+/** The request body, produced afresh for each try (a retry on a stale keep-alive socket sends it again). */
+type RequestBody = () => Buffer[] | AsyncIterable<Buffer[]>;
+
+/** A signed message in a file (the evidence archive), sent without loading it. */
+export interface ArchivedMessage {
+  readonly path: string;
+}
+
+const FILE_CHUNK = 1024 * 1024;
+const SPECIAL_EXTRA: Record<number, number> = { 0x3c: 3, 0x3e: 3, 0x26: 4, 0x0d: 4 }; // &lt; &gt; &amp; &#xD;
+
+async function escapedFileLength(path: string): Promise<number> {
+  let length = REQUEST_HEAD_LENGTH + REQUEST_TAIL_LENGTH;
+  for await (const chunk of createReadStream(path, { highWaterMark: FILE_CHUNK }) as AsyncIterable<Buffer>) {
+    length += chunk.length;
+    for (const [byte, extra] of Object.entries(SPECIAL_EXTRA)) {
+      for (let i = chunk.indexOf(Number(byte)); i !== -1; i = chunk.indexOf(Number(byte), i + 1)) length += extra;
+    }
+  }
+  return length;
+}
+
+async function* fileRequestParts(path: string): AsyncGenerator<Buffer[]> {
+  const whole = submitRequestParts(Buffer.from('x'));
+  yield [whole[0]];
+  for await (const chunk of createReadStream(path, { highWaterMark: FILE_CHUNK }) as AsyncIterable<Buffer>) {
+    // Escaping is per byte, so a chunk boundary never splits anything it replaces.
+    yield escapeBytes(chunk);
+  }
+  yield [whole[whole.length - 1]];
+}
+
+async function writeBody(req: http.ClientRequest, body: RequestBody): Promise<void> {
+  const produced = body();
+  const groups: Iterable<Buffer[]> | AsyncIterable<Buffer[]> = Array.isArray(produced) ? [produced] : produced;
+  for await (const parts of groups) {
+    if (!(await writeParts(req, parts))) return;
+  }
+  if (!req.destroyed) req.end();
+}
+
+async function writeParts(req: http.ClientRequest, parts: Buffer[]): Promise<boolean> {
   for (const chunk of batches(parts)) {
-    if (req.destroyed) return;
+    if (req.destroyed) return false;
     if (!req.write(chunk)) {
       const go = await new Promise<boolean>((resolve) => {
         const done = (ok: boolean) => () => {
@@ -319,10 +372,10 @@ async function writeBody(req: http.ClientRequest, parts: Buffer[]): Promise<void
         req.on('drain', onDrain);
         req.on('close', onClose);
       });
-      if (!go) return;
+      if (!go) return false;
     }
   }
-  if (!req.destroyed) req.end();
+  return !req.destroyed;
 }
 
 /** Large slices in WRITE_BATCH pieces (no copy), runs of small ones joined into about WRITE_BATCH bytes. */

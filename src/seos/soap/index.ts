@@ -6,6 +6,6 @@ export {
 } from './envelope.ts';
 export {
   createSeosClient, isDuplicateMessageGuidText,
-  type SeosClient, type SeosClientOptions, type SeosClientTlsOptions, type SubmitExpectation, type SubmitOutcome,
+  type SeosClient, type SeosClientOptions, type ArchivedMessage, type SeosClientTlsOptions, type SubmitExpectation, type SubmitOutcome,
   type VerifiedReply, type UnverifiedReplyProblem,
 } from './client.ts';
