@@ -8,6 +8,7 @@ import {
   type SeosMessage,
 } from '../src/seos/index.ts';
 import { validateWithXmllint } from '../src/seos/schema-validation.ts';
+import { attachmentBytes } from '../src/seos/build.ts';
 import { parseXml } from '../src/xml/index.ts';
 import { ALFA, BETA, sampleDocument, sampleRegistration } from './support/messages.ts';
 import { makeTestIdentities, type TestIdentities } from './support/pki.ts';
@@ -173,6 +174,18 @@ describe('values: GUIDs, versions, dates, text', () => {
 });
 
 describe('base64 bodies', () => {
+  it('decodes a received body slice by slice to exactly the original bytes, with or without line breaks', () => {
+    const original = Buffer.from(Array.from({ length: 100_003 }, (_, i) => (i * 7919) % 256));
+    const flat = original.toString('base64');
+    const wrapped = flat.replace(/(.{76})/g, '$1\r\n');
+    for (const text of [flat, wrapped, ` ${wrapped}\n`]) {
+      for (const slice of [3, 48, 3000, 1 << 20]) {
+        const out = Buffer.concat([...attachmentBytes({ source: 'base64', text: Buffer.from(text, 'latin1') }, slice)]);
+        expect(out.equals(original), `slice ${slice}`).toBe(true);
+      }
+    }
+  });
+
   it('validates small and large bodies alike (two code paths)', () => {
     for (const size of [10, 200_000, 7_000_000]) {
       const good = Buffer.from(Buffer.alloc(size, 7).toString('base64'), 'latin1');

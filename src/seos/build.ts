@@ -59,6 +59,33 @@ export function attachmentBase64(content: AttachmentContent): string {
   }
 }
 
+/**
+ * The bytes of an attachment, decoded a slice at a time (a received base64 body may be hundreds of MiB: neither
+ * its text without whitespace nor its decoded bytes are ever held whole).
+ */
+export function* attachmentBytes(content: AttachmentContent, sliceBytes = 3 * 1024 * 1024): Generator<Buffer> {
+  if (content.source === 'bytes') {
+    yield content.bytes;
+    return;
+  }
+  if (content.source === 'file') {
+    yield readFileSync(content.path);
+    return;
+  }
+  // Collect base64 characters (whitespace skipped) in groups of four, decode each full group run.
+  const text = content.text;
+  const quantum = Math.max(4, Math.floor((sliceBytes / 3) * 4) & ~3);
+  let carry = '';
+  for (let start = 0; start < text.length; start += quantum) {
+    let piece = carry + text.toString('latin1', start, Math.min(start + quantum, text.length));
+    if (/[ \t\r\n]/.test(piece)) piece = piece.replace(/[ \t\r\n]+/g, '');
+    const usable = piece.length - (piece.length % 4);
+    carry = piece.slice(usable);
+    if (usable > 0) yield Buffer.from(piece.slice(0, usable), 'base64');
+  }
+  if (carry) yield Buffer.from(carry, 'base64');
+}
+
 class PieceWriter {
   readonly pieces: MessagePiece[] = [];
   private current = '';

@@ -10,7 +10,7 @@ import {
 } from '../store/documents.ts';
 import type { SignatureProfileName } from '../xmldsig/algorithms.ts';
 import { parseXml, type XmlLimits } from '../xml/parse.ts';
-import { attachmentBase64 } from './build.ts';
+import { attachmentBytes } from './build.ts';
 import { buildErrorMessage, buildStatusResponse } from './builders.ts';
 import type { DocumentId, DocumentStatus, MessageHeader, Participant, SeosMessage } from './model.ts';
 import { parseMessageDocument, parseMessageHeader } from './parse.ts';
@@ -41,6 +41,7 @@ export interface KnownSender {
 
 export interface ContentSink {
   putBuffer(bytes: Buffer): { sha256: string; size: number };
+  putChunksSync(pieces: Iterable<Uint8Array>): { sha256: string; size: number };
 }
 
 export interface LogSink {
@@ -173,7 +174,7 @@ export function createSeosReceiver(deps: ReceiverDeps) {
     // leaves only an unreferenced file, never a reference to a missing one.
     const files = (doc.attachments ?? []).map((a) => ({
       fileName: a.fileName, mimeType: a.mimeType, comment: a.comment ?? null,
-      ...deps.spool.putBuffer(Buffer.from(attachmentBase64(a.content), 'base64')),
+      ...deps.spool.putChunksSync(attachmentBytes(a.content)),
     }));
     const archived = deps.archive.putBuffer(wire);
     return deps.db.transaction(() => {

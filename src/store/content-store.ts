@@ -87,6 +87,37 @@ export class ContentStore {
   }
 
   /**
+   * Stores content produced piece by piece, synchronously (for callers inside one synchronous unit of work, such
+   * as the SEOS receiver decoding a large attachment slice by slice): memory holds one piece at a time.
+   */
+  putChunksSync(pieces: Iterable<Uint8Array>): StoredContent {
+    const hash = createHash('sha256');
+    const tmp = this.#tempName();
+    let size = 0;
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(tmp, 'wx', FILE_MODE);
+      for (const chunk of pieces) {
+        hash.update(chunk);
+        size += chunk.byteLength;
+        let offset = 0;
+        while (offset < chunk.byteLength) offset += fs.writeSync(fd, chunk, offset, chunk.byteLength - offset);
+      }
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      fd = undefined;
+      const sha256 = hash.digest('hex');
+      if (this.has(sha256)) removeQuietly(tmp);
+      else this.#commit(tmp, sha256);
+      return { sha256, size };
+    } catch (error) {
+      if (fd !== undefined) closeQuietly(fd);
+      removeQuietly(tmp);
+      throw ioError('cannot store content', error);
+    }
+  }
+
+  /**
    * Stores a stream, hashing it on the way, with memory that does not grow with its size. Beyond `maxBytes` the
    * write stops, the temp file is removed and a ContentTooLargeError is thrown (the source is destroyed).
    */
