@@ -30,6 +30,13 @@ if [ -z "${REDIS_URL:-}" ] && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2
   done
 fi
 
+# First run: a configuration for the demo municipality (Община Алфа, with its DEMO certificate), its data under
+# ./data. Edit ./data/gateway.json (self, signing, registry, webhooks) to make it yours; it is not overwritten.
+config="$data_dir/gateway.json"
+if [ ! -f "$config" ]; then
+  ./node_modules/.bin/tsx scripts/write-demo-config.ts "$certs_dir" "$config"
+fi
+
 cat >&2 <<BANNER
 
   ──────────────────────────────────────────────────────────────────────────────
@@ -43,4 +50,4 @@ BANNER
 
 # tsx is called directly rather than through npx: npx does not pass SIGTERM on to the program, so `kill` of this
 # script's process would leave the server running. tsx relays SIGINT/SIGTERM and the gateway shuts down cleanly.
-exec ./node_modules/.bin/tsx src/cli/main.ts serve
+exec ./node_modules/.bin/tsx src/cli/main.ts serve --config "$config"
