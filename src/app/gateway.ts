@@ -9,7 +9,7 @@ import type { GatewayConfig, TlsFiles } from '../config/index.ts';
 import { DeliveryEngine } from '../delivery/engine.ts';
 import type { OutboxRow } from '../delivery/outbox.ts';
 import { GatewayError } from '../errors/index.ts';
-import { loadSigningIdentity, normalizeSerial, type SigningIdentity } from '../pki/index.ts';
+import { loadSigningIdentity, type SigningIdentity } from '../pki/index.ts';
 import type { Participant as SeosParticipant } from '../seos/model.ts';
 import { createSeosOutbound, type RecipientInfo } from '../seos/outbound.ts';
 import { createSeosReceiver } from '../seos/receiver.ts';
@@ -212,4 +212,3 @@ export function redisConnection(url: string): ConnectionOptions {
   };
 }
 
-export { normalizeSerial };

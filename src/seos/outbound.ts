@@ -17,7 +17,7 @@ import type { SubmitOutcome } from './soap/client.ts';
 import { signMessage, writeSignedMessage } from './sign-message.ts';
 import { createReadStream } from 'node:fs';
 import { PassThrough } from 'node:stream';
-import { formatDate, newGuid, normalizeGuid } from './values.ts';
+import { newGuid, normalizeGuid } from './values.ts';
 import { verifySignedMessage, type VerifiedMessage } from './verify-message.ts';
 
 /**
@@ -382,4 +382,3 @@ function counterpartyOf(r: RecipientInfo) {
   return { guid: r.guid, eik: r.eik, name: r.name };
 }
 
-export { formatDate };

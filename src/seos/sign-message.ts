@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
@@ -101,4 +101,3 @@ async function streamAttachment(content: AttachmentContent, emit: (chunk: Buffer
   if (carry.length) await emit(Buffer.from(carry.toString('base64'), 'latin1'));
 }
 
-export type { Hash };
