@@ -38,7 +38,7 @@ beforeAll(() => {
 const p12 = () => pki.manifest.admins[0].p12Path;
 const password = () => ({ SIGNING_PASSWORD: pki.manifest.p12Password });
 
-describe('seos-gateway message', () => {
+describe('seos-gateway message', { timeout: 120_000 }, () => {
   it('build --p12 signs a JSON description; verify reports the signer; xmlsec1 agrees', () => {
     const out = path.join(dir, 'signed.xml');
     const built = cli(['message', 'build', path.join(dir, 'msg.json'), '--p12', p12(), '-o', out], password());

@@ -1,13 +1,10 @@
-import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { GatewayConfig, LogLevel } from '../config/index.ts';
 import { GatewayError, isGatewayError } from '../errors/index.ts';
 
-/** The version in package.json, read once: /health reports it and the CLI prints it. */
-export const GATEWAY_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export { GATEWAY_VERSION } from '../version.ts';
+import { GATEWAY_VERSION } from '../version.ts';
 
 /**
  * Log paths pino replaces with "[redacted]". Credentials first; personal data (ЕГН, names) must never be logged

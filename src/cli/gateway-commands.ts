@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { createGateway, type Gateway } from '../app/gateway.ts';
+import type { Gateway } from '../app/gateway.ts';
 import { loadConfig, type GatewayConfig } from '../config/index.ts';
 import { listAttempts, entriesForDocument } from '../delivery/outbox.ts';
 import { GatewayError } from '../errors/index.ts';
@@ -11,6 +11,7 @@ import { getDocument, listAttachments, statusHistory } from '../store/documents.
 import type { StatusReport } from '../seos/outbound.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { messageFromJson } from './message-input.ts';
+import { newGuid } from '../seos/values.ts';
 
 /**
  * Commands that act on a configured gateway's data: `worker`, `registry ...`, `document ...`, `audit ...`.
@@ -24,6 +25,7 @@ function configFrom(options: ConfigOption): GatewayConfig {
 }
 
 async function withGateway<T>(options: ConfigOption, run: (gateway: Gateway) => Promise<T> | T): Promise<T> {
+  const { createGateway } = await import('../app/gateway.ts');
   const gateway = await createGateway(configFrom(options), { mode: 'cli', logStream: { write: () => true } as never });
   try {
     return await run(gateway);
@@ -41,6 +43,7 @@ export function registerGatewayCommands(program: Command): void {
     .description('run delivery workers only (scale-out); the API and the SEOS endpoint run in `serve`')
     .option('-c, --config <file>', 'JSON config file (default: $SEOS_GATEWAY_CONFIG)')
     .action(async (options: ConfigOption) => {
+      const { createGateway } = await import('../app/gateway.ts');
       const gateway = await createGateway(configFrom(options), { mode: 'worker' });
       await gateway.start();
       await new Promise<void>((resolve) => {
@@ -89,7 +92,10 @@ export function registerGatewayCommands(program: Command): void {
         throw new GatewayError('GW_ERR_CLI_INPUT', `${input}: ${(error as Error).message.slice(0, 120)}`);
       }
       if (typeof json.recipient !== 'string') throw new GatewayError('GW_ERR_SEOS_INVALID_INPUT', '$.recipient: a participant GUID or ЕИК is required');
-      // Reuse the message JSON reader for the document part; the parties come from the configuration.
+      // Reuse the message JSON reader for the document part; the parties come from the configuration, and a
+      // document without its own DocumentGUID gets a new one.
+      const doc = json.document as { id?: { documentGuid?: string } } | undefined;
+      if (doc && typeof doc === 'object') doc.id = { ...doc.id, documentGuid: doc.id?.documentGuid ?? newGuid() };
       const probe = messageFromJson({
         type: 'MSG_DocumentRegistrationRequest',
         sender: { identifier: '000000000', administrativeBodyName: '-', guid: '{00000000-0000-0000-0000-000000000000}' },

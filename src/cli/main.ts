@@ -1,12 +1,11 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { buildServer, GATEWAY_VERSION } from '../api/server.ts';
+import { GATEWAY_VERSION } from '../version.ts';
 import { loadConfig } from '../config/index.ts';
 import { ERRORS, isGatewayError } from '../errors/index.ts';
 import { registerMessageCommands } from './message-commands.ts';
 import { registerGatewayCommands } from './gateway-commands.ts';
-import { createGateway } from '../app/gateway.ts';
 
 /** How long `serve` waits for in-flight requests on shutdown before it gives up and exits 1. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
@@ -41,6 +40,9 @@ function registerServeCommand(program: Command): void {
     .option('-c, --config <file>', 'JSON config file (default: $SEOS_GATEWAY_CONFIG, else environment and defaults)')
     .action(async (options: { config?: string }) => {
       const config = loadConfig({ file: options.config });
+      // Loaded here, not at the top: every other command starts faster without the server and its dependencies.
+      const { buildServer } = await import('../api/server.ts');
+      const { createGateway } = await import('../app/gateway.ts');
       if (!config.self) {
         // Not configured for an exchange yet: only the health endpoint, and a clear word on what is missing.
         process.stderr.write('внимание: липсва раздел "self" в конфигурацията; стартира се само /health (warning: no "self" section, only /health runs)\n');

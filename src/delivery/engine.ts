@@ -130,6 +130,8 @@ export class DeliveryEngine {
 
   /** Waits until the jobs handed to Redis so far are there (for short-lived processes such as the CLI). */
   async flush(): Promise<void> {
+    // Rows handed over just now are scheduled on the next turn (after their transaction): let that happen first.
+    await new Promise((resolve) => setImmediate(resolve));
     while (this.adding.size > 0) await Promise.allSettled([...this.adding]);
   }
 
