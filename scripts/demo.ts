@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { createGateway, type Gateway } from '../src/app/gateway.ts';
 import { queryDeliveryLog, verifyDeliveryLog, type LoggedEntry } from '../src/audit/index.ts';
 import { loadConfig } from '../src/config/index.ts';
@@ -70,7 +71,8 @@ async function main(): Promise<void> {
       logStream = fs.createWriteStream(LOG_FILE, { flags: 'w' });
 
       const redisUrl = process.env.REDIS_URL;
-      if (!redisUrl) redis = await startRedisServer();
+      if (redisUrl) await pingRedis(redisUrl);
+      else redis = await startRedisServer();
       const ports = { alfa: await freePort(), beta: await freePort() };
       for (const key of ['alfa', 'beta'] as const) {
         const s = SIDES[key];
@@ -86,7 +88,7 @@ async function main(): Promise<void> {
       registry = await startRegistrySimulator({ entities: sides.map(registryEntity) });
       for (const side of sides) writeConfig(side, pki, registry.url, redisUrl ?? redis!.url);
 
-      header(pki, registry.url, redisUrl ? 'REDIS_URL' : `private redis-server ${redis!.url}`);
+      header(pki, registry.url, redisUrl ? `${redisAddress(redisUrl)} (REDIS_URL)` : `собствен redis-server (private) ${redis!.url}`);
 
       for (const side of sides) {
         side.gateway = await createGateway(loadConfig({ file: side.configPath, env: {} }), { mode: 'serve', logStream });
@@ -109,7 +111,7 @@ async function main(): Promise<void> {
     out(`  Журнал на шлюзовете (gateway log): ${rel(LOG_FILE)}`);
   } finally {
     // Everything stops even after a failure; each step bounded so a stuck one cannot hold the exit.
-    for (const side of sides.reverse()) await bounded(side.gateway?.stop(), 10_000);
+    for (const side of sides.reverse()) await bounded(side.gateway?.stop(), 5_000);
     await bounded(registry?.close(), 5_000);
     await bounded(redis?.stop(), 5_000);
     await bounded(logStream ? new Promise<void>((r) => logStream!.end(() => r())) : undefined, 2_000);
@@ -408,6 +410,28 @@ async function until<T>(check: () => T | undefined, what: string): Promise<T> {
     if (Date.now() > deadline) throw new DemoFailure(`timed out after ${TIMEOUT_MS / 1000} s waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** An operator's Redis must answer now: the delivery queues would otherwise wait for it silently until the deadline. */
+async function pingRedis(url: string): Promise<void> {
+  const client = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  let cause: Error | undefined;
+  client.on('error', (error: Error) => { cause = error; }); // the socket's own error says more than the rejected connect
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (error) {
+    throw new DemoFailure(`Redis от REDIS_URL (${redisAddress(url)}) не отговаря (does not answer): ${(cause ?? error as Error).message}; ` +
+      'махнете REDIS_URL, за да стартира демото собствен redis-server (unset REDIS_URL and the demo starts its own redis-server)');
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** host:port of a Redis URL, never its password. */
+function redisAddress(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || 6379}${u.pathname.length > 1 ? u.pathname : ''}`;
 }
 
 /** The whole run, bounded: whatever hangs (Redis, a port, a peer) ends as a failure at the deadline. */

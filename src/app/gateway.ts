@@ -19,7 +19,6 @@ import { WEBHOOK_KIND, createWebhookHandler, createWebhookNotifier } from '../we
 import { Lifecycle } from './lifecycle.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { registerHealthRoutes } from '../api/health.ts';
-import { recordsApi } from '../api/records-api.ts';
 import { ContentStore } from '../store/content-store.ts';
 import { openDatabase, type Db } from '../store/database.ts';
 import type { DestinationStream } from 'pino';
@@ -151,8 +150,11 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     db, queueCounts: () => engine.queueCounts(), certificate: identity.certificate, metrics: metrics.registry,
     ...(registrySync ? { registry: { lastSync: () => directory.lastSync(), maxAgeMs: 3 * config.registry.syncIntervalMinutes * 60_000 } } : {}),
   });
-  // The records-system REST API (/v1, OpenAPI at /docs).
-  if (config.api.enabled) await api.register(recordsApi, { config: config.api, db, outbound, spool, archive, log, schedule, lifecycle });
+  // The records-system REST API (/v1, OpenAPI at /docs); loaded only where it listens, to keep CLI start-up short.
+  if (config.api.enabled && mode === 'serve') {
+    const { recordsApi } = await import('../api/records-api.ts');
+    await api.register(recordsApi, { config: config.api, db, outbound, spool, archive, log, schedule, lifecycle });
+  }
   const seos = buildSeosEndpoint({ config: config.seos.endpoint, receive: receiver.receive, logger: logger.child({ component: 'seos-endpoint' }) });
 
   let stopped = false;

@@ -413,12 +413,187 @@ export const ERRORS = {
   },
 
   // ── Records-system REST API ──
+  GW_ERR_API_VALIDATION: {
+    status: 400,
+    bg: 'Заявката е невалидна: поле липсва, има грешен тип или формат, или е непознато. Полето е посочено в подробностите.',
+    en: 'The request does not match its JSON Schema (missing, wrongly typed, malformed or unknown field); the detail names the field.',
+  },
+  GW_ERR_API_UNAUTHORIZED: {
+    status: 401,
+    bg: 'Липсва валиден API ключ (заглавка Authorization: Bearer <ключ> или X-Api-Key), или ключът е отменен.',
+    en: 'No valid API key was given (Authorization: Bearer <key> or X-Api-Key), or the key was revoked.',
+  },
+  GW_ERR_API_FORBIDDEN: {
+    status: 403,
+    bg: 'Ролята на този API ключ не позволява това действие.',
+    en: 'The role of this API key does not allow this operation.',
+  },
+  GW_ERR_API_TOO_LARGE: {
+    status: 413,
+    bg: 'Заявката или прикаченият файл надвишава допустимия размер; нищо не е записано.',
+    en: 'The request body or an uploaded file exceeds the configured size limit; nothing was stored.',
+  },
+  GW_ERR_API_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    bg: 'Форматът на заявката не се поддържа (очаква се application/json или multipart/form-data).',
+    en: 'The request Content-Type is not supported here (application/json or multipart/form-data is expected).',
+  },
+  GW_ERR_API_BAD_FILE_NAME: {
+    status: 400,
+    bg: 'Недопустимо име на файл: без разделители на пътища (/ и \\), без "..", без управляващи знаци, до 255 байта.',
+    en: 'The file name is not allowed: no path separators, no "..", no control characters, at most 255 bytes of UTF-8.',
+  },
+  GW_ERR_API_CONFLICT: {
+    status: 409,
+    bg: 'Заявката противоречи на вече записаното (например същият идентификатор за друг документ или недопустима смяна на статус).',
+    en: 'The request conflicts with what is already recorded (e.g. the same id for another document, or a status change that is not allowed).',
+  },
+  GW_ERR_API_DOCUMENT_NOT_FOUND: {
+    status: 404,
+    bg: 'Няма документ с този идентификатор.',
+    en: 'No document with this id (in this direction) is known to the gateway.',
+  },
+  GW_ERR_API_DELIVERY_NOT_FOUND: {
+    status: 404,
+    bg: 'Няма доставка с този идентификатор.',
+    en: 'No delivery (outbox entry) with this id is known to the gateway.',
+  },
   // (end of the REST API section)
 
   // ── eJournal and RNU ──
+  GW_ERR_EJOURNAL_RNU_INVALID: {
+    status: 400,
+    bg: 'Референтният номер на услугата (РНУ) е невалиден: очаква се непразен текст до 64 знака без управляващи символи и без интервали в началото и края.',
+    en: 'The service reference number (RNU) is invalid: expected a non-empty string of at most 64 characters, without control characters and without leading or trailing spaces.',
+  },
+  GW_ERR_EJOURNAL_STATUS_UNKNOWN: {
+    status: 400,
+    bg: 'Статусът на услугата не е в речника на статусите, зададен в конфигурацията на шлюза.',
+    en: 'The status is not in the status vocabulary configured for eJournal.',
+  },
+  GW_ERR_EJOURNAL_EVENT_INVALID: {
+    status: 400,
+    bg: 'Събитието за еЖурнал е непълно или невалидно (време, администрация, код на услугата, канал или текстово поле).',
+    en: 'The eJournal event is incomplete or invalid (time, administration, service code, channel or a text field).',
+  },
+  GW_ERR_EJOURNAL_OUT_OF_ORDER: {
+    status: 409,
+    bg: 'Събитието е по-ранно от вече изпратено събитие за същия РНУ, а конфигурацията не допуска закъснели събития.',
+    en: 'The event happened before an event of the same RNU that was already sent, and the configuration refuses late events.',
+  },
+  GW_ERR_EJOURNAL_NOT_FOUND: {
+    status: 404,
+    bg: 'Няма данни в шлюза за този РНУ или това събитие.',
+    en: 'The gateway knows no event or document for this RNU, or no event with this id.',
+  },
+  GW_ERR_EJOURNAL_RNU_CONFLICT: {
+    status: 409,
+    bg: 'Документът вече има друг РНУ.',
+    en: 'The document already carries a different RNU.',
+  },
+  GW_ERR_EJOURNAL_EVENT_STATE: {
+    status: 409,
+    bg: 'Действието не е допустимо за събитие в това състояние.',
+    en: 'The operator action is not allowed in the event\'s current delivery state.',
+  },
+  GW_ERR_EJOURNAL_REJECTED: {
+    status: 502,
+    bg: 'еЖурнал отказа събитието; повторен опит няма да помогне (вижте причината при събитието).',
+    en: 'eJournal refused the event; it is not retried (the reason is kept with the event).',
+  },
+  GW_ERR_EJOURNAL_UNAVAILABLE: {
+    status: 503,
+    bg: 'еЖурнал не е достъпен или временно не приема събития; ще бъде направен нов опит.',
+    en: 'eJournal could not be reached or answered with a temporary error; the event is retried.',
+  },
+  GW_ERR_EJOURNAL_AUTH: {
+    status: 502,
+    bg: 'Шлюзът не получи достъп до еЖурнал (OAuth2): проверете идентификатора и тайната на клиента.',
+    en: 'No usable OAuth2 access token for eJournal (the token endpoint failed, or a fresh token was refused); check the client credentials.',
+  },
+  GW_ERR_RNU_SERVICE_FAILED: {
+    status: 502,
+    bg: 'Централната услуга за РНУ не издаде номер.',
+    en: 'The central RNU (ORN) service did not issue a number (transport error, error return code or no number in the reply).',
+  },
   // (end of the eJournal section)
 
   // ── SSEV ──
+  GW_ERR_SSEV_NO_CHANNEL: {
+    status: 422,
+    bg: 'Получателят не е активен участник в СЕОС и няма профил в ССЕВ; документът не може да бъде изпратен и не е приет.',
+    en: 'The recipient is neither an active SEOS participant with a usable endpoint nor an SSEV profile; nothing was queued.',
+  },
+  GW_ERR_SSEV_INVALID_RECIPIENT: {
+    status: 400,
+    bg: 'Получателят не е посочен правилно (нужни са ЕИК/БУЛСТАТ, ЕГН/ЛНЧ или GUID в СЕОС, съвместими с избрания канал).',
+    en: 'The recipient is missing or malformed (an ЕИК/БУЛСТАТ, ЕГН/ЛНЧ or SEOS GUID that suits the chosen channel is required).',
+  },
+  GW_ERR_SSEV_NO_PROFILE: {
+    status: 404,
+    bg: 'Получателят няма активен профил в ССЕВ.',
+    en: 'No active SSEV profile matches this identifier.',
+  },
+  GW_ERR_SSEV_INVALID_INPUT: {
+    status: 400,
+    bg: 'Съобщението за ССЕВ е непълно или невалидно (заглавие, текст, имена на файлове).',
+    en: 'The SSEV message is incomplete or invalid (subject, text, file names); nothing was queued.',
+  },
+  GW_ERR_SSEV_TOO_MANY_ATTACHMENTS: {
+    status: 413,
+    bg: 'Съобщението има повече прикачени файлове, отколкото ССЕВ допуска.',
+    en: 'The message has more attachments than SSEV accepts; nothing was queued.',
+  },
+  GW_ERR_SSEV_TOO_LARGE: {
+    status: 413,
+    bg: 'Прикачен файл или съобщението като цяло надвишава размера, който ССЕВ допуска.',
+    en: 'An attachment or the whole message exceeds the size SSEV accepts; nothing was queued.',
+  },
+  GW_ERR_SSEV_UNAVAILABLE: {
+    status: 502,
+    bg: 'ССЕВ не отговаря (мрежова грешка, изтекло време или временна грешка на сървъра); ще бъде направен нов опит.',
+    en: 'SSEV could not be reached, timed out or answered with a temporary server error; retryable.',
+  },
+  GW_ERR_SSEV_AUTH: {
+    status: 502,
+    bg: 'ССЕВ или държавната шина отказаха удостоверяването на шлюза (токен, сертификат или Dp-Miscinfo).',
+    en: 'SSEV or the government ESB refused the gateway\'s credentials (OAuth2 token, certificate or Dp-Miscinfo identity).',
+  },
+  GW_ERR_SSEV_REJECTED: {
+    status: 502,
+    bg: 'ССЕВ отказа заявката (невалидни данни или липса на права); няма да бъде направен нов опит.',
+    en: 'SSEV refused the request (validation or permission, HTTP 4xx); not retried.',
+  },
+  GW_ERR_SSEV_BAD_RESPONSE: {
+    status: 502,
+    bg: 'ССЕВ върна неразбираем или прекалено голям отговор.',
+    en: 'SSEV answered with something that is not the documented shape, or with an answer over the size limit.',
+  },
+  GW_ERR_SSEV_SOAP_FAULT: {
+    status: 502,
+    bg: 'Интеграционната услуга на ССЕВ върна грешка (SOAP Fault).',
+    en: 'The SSEV SOAP integration service answered with a SOAP Fault.',
+  },
+  GW_ERR_SSEV_NOT_FOUND: {
+    status: 404,
+    bg: 'Съобщението или профилът не е намерен в ССЕВ.',
+    en: 'SSEV does not know this message or profile, or it is not accessible to this gateway.',
+  },
+  GW_ERR_SSEV_WSSE: {
+    status: 400,
+    bg: 'Заглавната част WS-Security на SOAP заявката липсва или е невалидна (подпис, времеви печат, сертификат).',
+    en: 'The WS-Security header is missing or invalid (signature, timestamp or X.509 token).',
+  },
+  GW_ERR_SSEV_PUSH_MALFORMED: {
+    status: 400,
+    bg: 'Известието от ССЕВ не е във формата {"EventType":"Received"|"Delivered","MessageId":<число>}.',
+    en: 'The SSEV push notification is not {"EventType":"Received"|"Delivered","MessageId":<int>}.',
+  },
+  GW_ERR_SSEV_INSECURE_URL: {
+    status: 500,
+    bg: 'Адресът на ССЕВ не е HTTPS, а нешифрована връзка не е разрешена в конфигурацията.',
+    en: 'An SSEV URL is plain HTTP (or not an absolute URL) and plain HTTP is not allowed by the configuration.',
+  },
   // (end of the SSEV section)
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -10,7 +10,9 @@ export type Direction = 'in' | 'out';
 /** DS_* wire statuses plus the gateway's own states of a document we send. */
 export type DocumentState =
   | 'DS_WAIT_REGISTRATION' | 'DS_REGISTERED' | 'DS_STOPPED' | 'DS_CLOSED' | 'DS_NOT_FOUND' | 'DS_ALREADY_RECEIVED' | 'DS_REJECTED'
-  | 'PENDING' | 'SENT_FAILED';
+  | 'PENDING' | 'SENT_FAILED'
+  /** SSEV: the message was accepted by SSEV (it has an SSEV message id) / the recipient opened it. */
+  | 'SENT' | 'DELIVERED';
 
 export interface DocumentRow {
   id: string;

@@ -1,0 +1,1032 @@
+/**
+ * Exchange benchmark: two gateways on this machine exchange registration requests with a 10 KiB attachment.
+ * Gateway A runs in this process (the benchmark calls `A.outbound.sendDocument` like the records-system API
+ * does); gateway B is a separate `seos-gateway serve` process. Both on loopback, a private redis-server, static
+ * participants, default delivery settings (nothing tuned). See bench/README.md.
+ *
+ *   npm run bench:exchange                          # full run (~2 minutes)
+ *   npx tsx bench/exchange.bench.ts --quick         # 5 s phases: a smoke check (~40 s)
+ *   npx tsx bench/exchange.bench.ts --profile always --strict
+ *
+ * Phases, in one run:
+ *   1. floor: this process builds, signs and submits straight to B with createSeosClient (no outbox, no queue),
+ *      one at a time and at 4 and 16 in flight: the least an exchange costs with the same code on both ends;
+ *   2. open loop at 50 exchanges/s (the latency target), sends on a fixed schedule whatever the replies do;
+ *   3. saturation: a fixed number of exchanges kept outstanding (closed loop) to find the sustained rate;
+ *   4. fsync: a micro-measurement of this disk, and (with strace) the fsyncs each process makes per exchange;
+ *   5. where the time goes (when a target fails, or --profile always): CPU profiles of both processes under
+ *      saturation, summarized by area and by function.
+ *
+ * Markdown goes to stdout and bench/out/exchange.md; progress goes to stderr.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import { Session } from 'node:inspector/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { makeTestPki, type TestPkiManifest } from '../certs/test-pki.ts';
+import { createGateway, type Gateway } from '../src/app/gateway.ts';
+import { loadConfig } from '../src/config/index.ts';
+import { freePort, startRedisServer, type RedisServer } from '../src/devtools/redis-server.ts';
+import { loadSigningIdentity, type SigningIdentity } from '../src/pki/index.ts';
+import { buildRegistrationRequest, newGuid, signMessage, verifySignedMessage, type Participant, type SeosDocument } from '../src/seos/index.ts';
+import { createSeosClient } from '../src/seos/soap/index.ts';
+import { ContentStore } from '../src/store/content-store.ts';
+import { formatDate } from '../src/seos/values.ts';
+import { machineInfo, machineMarkdown, toolVersion } from './lib/machine.ts';
+import { fmtBytes, fmtMs, fmtRate, fmtRatio, markdownTable, passFail } from './lib/markdown.ts';
+import { mean, percentile } from './lib/stats.ts';
+import { makeTempDir } from './lib/files.ts';
+
+const THIS_FILE = fileURLToPath(import.meta.url);
+const ROOT = path.resolve(path.dirname(THIS_FILE), '..');
+const OUT_FILE = path.join(ROOT, 'bench', 'out', 'exchange.md');
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+
+const KiB = 1024;
+const ATTACHMENT_BYTES = 10 * KiB;
+const TARGET_RATE = 250;
+const TARGET_P99_MS = 250;
+const TARGET_OPEN_RATE = 50;
+
+const ALFA_GUID = '{0a1f0000-0000-4000-8000-00000000be01}';
+const BETA_GUID = '{0b2e0000-0000-4000-8000-00000000be02}';
+const ALFA: Participant = { identifier: '000000001', administrativeBodyName: 'Община Алфа', guid: ALFA_GUID };
+const BETA: Participant = { identifier: '000000002', administrativeBodyName: 'Община Бета', guid: BETA_GUID };
+
+const log = (msg: string) => process.stderr.write(`[exchange] ${msg}\n`);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
+
+// ---------------------------------------------------------------------------------------------------------------
+// Options
+
+interface Options {
+  quick: boolean;
+  openRate: number;
+  openSeconds: number;
+  satSeconds: number;
+  satWarmupSeconds: number;
+  concurrency: number;
+  profile: 'on-fail' | 'always' | 'never';
+  profileSeconds: number;
+  strace: boolean;
+  strict: boolean;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      rate: { type: 'string' },
+      'open-seconds': { type: 'string' },
+      'sat-seconds': { type: 'string' },
+      concurrency: { type: 'string' },
+      profile: { type: 'string', default: 'on-fail' },
+      'no-strace': { type: 'boolean', default: false },
+      strict: { type: 'boolean', default: false },
+    },
+  });
+  const quick = values.quick ?? false;
+  const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
+  const profile = values.profile as Options['profile'];
+  if (!['on-fail', 'always', 'never'].includes(profile)) throw new Error('--profile must be on-fail, always or never');
+  return {
+    quick,
+    openRate: num(values.rate, TARGET_OPEN_RATE),
+    openSeconds: num(values['open-seconds'], quick ? 5 : 20),
+    satSeconds: num(values['sat-seconds'], quick ? 6 : 20),
+    satWarmupSeconds: quick ? 1 : 3,
+    concurrency: num(values.concurrency, 64),
+    profile,
+    profileSeconds: quick ? 4 : 10,
+    strace: !(values['no-strace'] ?? false),
+    strict: values.strict ?? false,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Processes: CPU and peak RSS from /proc
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** utime + stime of a process (all its threads), in ms. */
+function cpuMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** VmHWM (peak RSS over the process's life) in bytes. */
+function peakRss(pid: number): number | undefined {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** The redis-server process listening on `port` (for its CPU share). */
+function redisPid(port: number): number | undefined {
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // redis-server rewrites its title to "redis-server 127.0.0.1:<port>".
+      const cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (/(^|\/)redis-server\b/.test(cmd) && (cmd.includes(`:${port}`) || cmd.includes(`--port ${port}`))) return Number(name);
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
+
+/** CPU time every process on the machine has used (user, nice, system, irq, softirq, steal), in ms. */
+function machineBusyMs(): number {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return ((f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) * 1000) / CLK_TCK;
+}
+
+/** CPU ms used in a window by A, B, redis-server and everything else on the machine (other people's work). */
+interface CpuWindow { a: number; b: number; redis: number; others: number; wallMs: number }
+
+class CpuMeter {
+  constructor(private readonly pids: { a: number; b: () => number; redis?: number }) {}
+  start(): () => CpuWindow {
+    const t0 = performance.now();
+    const a0 = cpuMs(this.pids.a);
+    const bPid = this.pids.b();
+    const b0 = cpuMs(bPid);
+    const r0 = this.pids.redis ? cpuMs(this.pids.redis) : Number.NaN;
+    const m0 = machineBusyMs();
+    return () => {
+      const a = cpuMs(this.pids.a) - a0;
+      const b = cpuMs(bPid) - b0;
+      const redis = this.pids.redis ? cpuMs(this.pids.redis) - r0 : Number.NaN;
+      const others = Math.max(0, machineBusyMs() - m0 - a - b - (Number.isNaN(redis) ? 0 : redis));
+      return { a, b, redis, others, wallMs: performance.now() - t0 };
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Gateway B: a separate `seos-gateway serve` process
+
+interface ProcessB {
+  /** The node process running the gateway (tsx's child). */
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+async function startB(configPath: string, apiPort: number, logPath: string, profileDir?: string): Promise<ProcessB> {
+  const out = fs.openSync(logPath, 'a');
+  const nodeFlags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const child: ChildProcess = spawn(TSX, [...nodeFlags, 'src/cli/main.ts', 'serve', '--config', configPath], {
+    cwd: ROOT, stdio: ['ignore', out, out], env: { ...process.env, NODE_ENV: 'production' },
+  });
+  fs.closeSync(out);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`gateway B exited with code ${child.exitCode} during start-up; see ${logPath}`);
+    if (await healthy(apiPort)) break;
+    if (Date.now() > deadline) throw new Error(`gateway B did not answer /health within 30 s; see ${logPath}`);
+    await sleep(100);
+  }
+  // tsx runs the program in a child node process; that one is the gateway.
+  const pid = childrenOf(child.pid!).find((p) => {
+    try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('main.ts'); } catch { return false; }
+  }) ?? child.pid!;
+  return {
+    pid,
+    async stop() {
+      process.off('exit', killOnExit);
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM'); // tsx relays it; serve shuts down cleanly (and writes its CPU profile)
+      const timer = setTimeout(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } child.kill('SIGKILL'); }, 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function healthy(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/health', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => { req.destroy(); resolve(false); });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The exchange: documents, completion tracking
+
+let docCounter = 0;
+
+/** A registration request's document: Cyrillic metadata, one correspondent, a fresh 10 KiB attachment. */
+function makeDocument(): SeosDocument {
+  docCounter++;
+  return {
+    id: { number: { docNumber: `БЕНЧ-${docCounter}`, docDate: formatDate(new Date()) }, documentGuid: newGuid() },
+    kind: 'Заявление',
+    about: 'Искане за предоставяне на информация по преписка',
+    correspondents: [{ name: 'Община Алфа', city: 'Алфа' }],
+    // Random bytes every time: the spool is content-addressed, a repeated attachment would skip its write and fsync.
+    attachments: [{ fileName: 'приложение.pdf', mimeType: 'application/pdf', content: { source: 'bytes', bytes: crypto.randomBytes(ATTACHMENT_BYTES) } }],
+  };
+}
+
+interface Completion { documentId: string; acceptedAt: number; repliedAt: number; latencyMs: number }
+
+/**
+ * Watches A's status history (cheap incremental reads by row id) for the peer's verified answer to each document
+ * the benchmark sent. The latency of one exchange is the `at` of the status row written from B's verified reply
+ * (inside the transaction that settles the delivery attempt, just before its commit) minus the wall-clock moment
+ * `sendDocument` returned. Polling only tells the closed loop when to send more; it does not time anything.
+ */
+class CompletionTracker {
+  private lastId: number;
+  private readonly accepted = new Map<string, number>();
+  private readonly early = new Map<string, { at: number; failed: boolean }>();
+  private readonly stmt;
+  private timer: NodeJS.Timeout | undefined;
+  private waiters: Array<() => void> = [];
+  readonly completions: Completion[] = [];
+  failures = 0;
+
+  constructor(private readonly gateway: Gateway) {
+    this.stmt = gateway.db.prepare(`SELECT id, document_id AS documentId, status, at FROM status_history
+      WHERE id > ? AND status IN ('DS_WAIT_REGISTRATION', 'DS_REGISTERED', 'SENT_FAILED', 'DS_REJECTED') ORDER BY id`);
+    this.lastId = (gateway.db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM status_history').get() as { id: number }).id;
+  }
+
+  get outstanding(): number {
+    return this.accepted.size;
+  }
+
+  start(intervalMs: number): void {
+    const tick = () => {
+      this.poll();
+      this.timer = setTimeout(tick, intervalMs);
+    };
+    tick();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  accept(documentId: string, acceptedAt: number): void {
+    const seen = this.early.get(documentId);
+    if (seen) {
+      this.early.delete(documentId);
+      this.settle(documentId, acceptedAt, seen.at, seen.failed);
+    } else {
+      this.accepted.set(documentId, acceptedAt);
+    }
+  }
+
+  /** Resolves at the next completion (or failure). */
+  next(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  reset(): void {
+    this.completions.length = 0;
+    this.failures = 0;
+  }
+
+  private poll(): void {
+    const rows = this.stmt.all(this.lastId) as Array<{ id: number; documentId: string; status: string; at: string }>;
+    let any = false;
+    for (const row of rows) {
+      this.lastId = Math.max(this.lastId, row.id);
+      const failed = row.status === 'SENT_FAILED' || row.status === 'DS_REJECTED';
+      const acceptedAt = this.accepted.get(row.documentId);
+      const at = Date.parse(row.at);
+      if (acceptedAt === undefined) {
+        this.early.set(row.documentId, { at, failed });
+        continue;
+      }
+      this.accepted.delete(row.documentId);
+      this.settle(row.documentId, acceptedAt, at, failed);
+      any = true;
+    }
+    if (any) {
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private settle(documentId: string, acceptedAt: number, repliedAt: number, failed: boolean): void {
+    if (failed) this.failures++;
+    else this.completions.push({ documentId, acceptedAt, repliedAt, latencyMs: repliedAt - acceptedAt });
+  }
+
+  async drain(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.accepted.size > 0 && Date.now() < deadline) await Promise.race([this.next(), sleep(200)]);
+    return this.accepted.size === 0;
+  }
+}
+
+interface Sent { acceptMs: number; lagMs: number }
+
+/** One send through A's pipeline: the records-system call; returns when the document is committed and queued. */
+async function sendOne(A: Gateway, tracker: CompletionTracker): Promise<number> {
+  const t0 = performance.now();
+  const queued = await A.outbound.sendDocument({ recipient: BETA_GUID, document: makeDocument() });
+  const acceptMs = performance.now() - t0;
+  tracker.accept(queued.documentId, Date.now());
+  return acceptMs;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Phases
+
+interface LatencyStats { n: number; p50: number; p90: number; p99: number; max: number; mean: number }
+
+function latencyStats(xs: number[]): LatencyStats {
+  return { n: xs.length, p50: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), max: xs.length ? Math.max(...xs) : Number.NaN, mean: mean(xs) };
+}
+
+interface FloorResult {
+  sequential: { sign: LatencyStats; roundTrip: LatencyStats };
+  parallel: Array<{ inFlight: number; rate: number; roundTrip: LatencyStats; cpu: CpuWindow; n: number }>;
+}
+
+/** The floor: sign here, submit straight to B, verify B's signed reply (pinned to B's registered certificate). */
+async function floorPhase(identity: SigningIdentity, bUrl: string, bSerial: string, meter: CpuMeter, quick: boolean): Promise<FloorResult> {
+  const client = createSeosClient({ allowInsecureHttp: true });
+  const verifyReply = (reply: Buffer) => {
+    const v = verifySignedMessage(reply);
+    if (v.signature.signer.serialHex.replace(/^0+/, '').toUpperCase() !== bSerial) throw new Error('reply signed by another certificate');
+    return v;
+  };
+  const one = async (): Promise<{ signMs: number; rtMs: number }> => {
+    const t0 = performance.now();
+    const doc = makeDocument();
+    const message = buildRegistrationRequest({ sender: ALFA, recipient: BETA }, doc);
+    const bytes = signMessage(message, identity);
+    const t1 = performance.now();
+    const outcome = await client.submit(bUrl, bytes, { messageGuid: message.header.messageGuid, documentGuid: doc.id.documentGuid, verifyReply });
+    const t2 = performance.now();
+    if (outcome.kind !== 'delivered' || outcome.status !== 'DS_WAIT_REGISTRATION') throw new Error(`floor: B answered ${outcome.kind} ${'status' in outcome ? outcome.status : ''}`);
+    return { signMs: t1 - t0, rtMs: t2 - t1 };
+  };
+  try {
+    for (let i = 0; i < 30; i++) await one(); // warm-up: JIT, connections, B's caches
+    const seqRuns = quick ? 100 : 300;
+    log(`floor: ${seqRuns} raw exchanges one at a time`);
+    const sign: number[] = [];
+    const rt: number[] = [];
+    for (let i = 0; i < seqRuns; i++) {
+      const r = await one();
+      sign.push(r.signMs);
+      rt.push(r.rtMs);
+    }
+    const parallel: FloorResult['parallel'] = [];
+    for (const inFlight of [4, 16]) {
+      const seconds = quick ? 3 : 6;
+      log(`floor: ${inFlight} raw exchanges in flight for ${seconds} s`);
+      const lat: number[] = [];
+      const end = performance.now() + seconds * 1000;
+      const done = meter.start();
+      const workers = Array.from({ length: inFlight }, async () => {
+        while (performance.now() < end) lat.push((await one()).rtMs);
+      });
+      await Promise.all(workers);
+      const cpu = done();
+      parallel.push({ inFlight, rate: (lat.length * 1000) / cpu.wallMs, roundTrip: latencyStats(lat), cpu, n: lat.length });
+    }
+    return { sequential: { sign: latencyStats(sign), roundTrip: latencyStats(rt) }, parallel };
+  } finally {
+    client.close();
+  }
+}
+
+interface OpenLoopResult {
+  offered: number;
+  rate: number;
+  seconds: number;
+  sent: number;
+  completed: number;
+  failed: number;
+  incomplete: number;
+  latency: LatencyStats;
+  accept: LatencyStats;
+  lag: LatencyStats;
+  cpu: CpuWindow;
+  achievedRate: number;
+}
+
+/** Sends on a fixed schedule (rate per second) for `seconds`, whatever the replies do; then waits for the stragglers. */
+async function openLoop(A: Gateway, tracker: CompletionTracker, meter: CpuMeter, rate: number, seconds: number): Promise<OpenLoopResult> {
+  tracker.reset();
+  const total = Math.round(rate * seconds);
+  const interval = 1000 / rate;
+  const sent: Sent[] = [];
+  const done = meter.start();
+  const t0 = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = t0 + i * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const lagMs = performance.now() - due;
+    const acceptMs = await sendOne(A, tracker);
+    sent.push({ acceptMs, lagMs });
+  }
+  const sendSeconds = (performance.now() - t0) / 1000;
+  const drained = await tracker.drain(60_000);
+  const cpu = done();
+  if (!drained) log(`open loop: ${tracker.outstanding} exchanges still without a reply after 60 s`);
+  const lat = tracker.completions.map((c) => c.latencyMs);
+  return {
+    offered: total, rate, seconds, sent: sent.length, completed: lat.length, failed: tracker.failures, incomplete: tracker.outstanding,
+    latency: latencyStats(lat),
+    accept: latencyStats(sent.map((s) => s.acceptMs)), lag: latencyStats(sent.map((s) => s.lagMs)), cpu,
+    achievedRate: sent.length / sendSeconds,
+  };
+}
+
+interface SaturationResult {
+  concurrency: number;
+  seconds: number;
+  warmupSeconds: number;
+  completedInWindow: number;
+  rate: number;
+  perSecond: { min: number; median: number; max: number };
+  /** Exchanges actually outstanding, sampled every 100 ms in the window (the driver shares A's event loop). */
+  meanOutstanding: number;
+  latency: LatencyStats;
+  accept: LatencyStats;
+  failed: number;
+  cpu: CpuWindow;
+  /** performance.now() bounds of the measured window. */
+  window: { start: number; end: number };
+}
+
+/**
+ * Keeps up to `concurrency` exchanges outstanding (accepted, no verified reply yet) for `seconds`; the sustained
+ * rate is the number of verified replies whose timestamps fall in the window after the warm-up, per second.
+ * Sending shares A's event loop with A's delivery workers, as the records-system API does in `serve`: the driver
+ * yields after every send, and whether it kept the target outstanding is reported (mean outstanding).
+ */
+async function saturation(A: Gateway, tracker: CompletionTracker, meter: CpuMeter, concurrency: number, seconds: number, warmupSeconds: number): Promise<SaturationResult> {
+  tracker.reset();
+  const accept: number[] = [];
+  const start = Date.now();
+  const end = start + seconds * 1000;
+  const windowStart = start + warmupSeconds * 1000;
+  const perf0 = performance.now();
+  let stopCpu: (() => CpuWindow) | undefined;
+  let cpu: CpuWindow | undefined;
+  const outstandingSamples: number[] = [];
+  let sampler: NodeJS.Timeout | undefined;
+  const opened = setTimeout(() => {
+    stopCpu = meter.start();
+    sampler = setInterval(() => outstandingSamples.push(tracker.outstanding), 100);
+  }, windowStart - Date.now());
+  const closed = setTimeout(() => {
+    cpu = stopCpu?.();
+    clearInterval(sampler);
+  }, end - Date.now());
+  while (Date.now() < end) {
+    while (tracker.outstanding < concurrency && Date.now() < end) {
+      accept.push(await sendOne(A, tracker));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.race([tracker.next(), sleep(20)]);
+  }
+  while (!cpu) await sleep(5); // the closing timer fires at `end`
+  clearTimeout(opened);
+  clearTimeout(closed);
+  await tracker.drain(60_000);
+  const inWindow = tracker.completions.filter((c) => c.repliedAt >= windowStart && c.repliedAt < end);
+  const windowSeconds = (end - windowStart) / 1000;
+  const buckets = new Map<number, number>();
+  for (const c of inWindow) {
+    const sec = Math.floor((c.repliedAt - windowStart) / 1000);
+    buckets.set(sec, (buckets.get(sec) ?? 0) + 1);
+  }
+  const perSecond = Array.from({ length: Math.floor(windowSeconds) }, (_, i) => buckets.get(i) ?? 0);
+  return {
+    concurrency, seconds, warmupSeconds, completedInWindow: inWindow.length, rate: inWindow.length / windowSeconds,
+    perSecond: { min: Math.min(...perSecond), median: percentile(perSecond, 50), max: Math.max(...perSecond) },
+    meanOutstanding: mean(outstandingSamples),
+    latency: latencyStats(inWindow.map((c) => c.latencyMs)), accept: latencyStats(accept), failed: tracker.failures, cpu,
+    window: { start: perf0 + warmupSeconds * 1000, end: perf0 + seconds * 1000 },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// fsync: this disk, and what each process does per exchange
+
+interface FsyncMicro {
+  fileFsync: LatencyStats;
+  dirFsync: LatencyStats;
+  putBuffer: LatencyStats;
+  putNoSync: LatencyStats;
+  sqliteFull: LatencyStats;
+  sqliteNormal: LatencyStats;
+}
+
+function timeEach(n: number, fn: (i: number) => void): LatencyStats {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    fn(i);
+    xs.push(performance.now() - t0);
+  }
+  return latencyStats(xs);
+}
+
+/** The same disk as the gateways' data (os.tmpdir()); 17 KiB is about the signed message of a 10 KiB attachment. */
+function fsyncMicro(dir: string): FsyncMicro {
+  const n = 300;
+  const bufs = Array.from({ length: n }, () => crypto.randomBytes(17 * KiB));
+  fs.mkdirSync(path.join(dir, 'raw'), { recursive: true });
+  const fileFsync = timeEach(n, (i) => {
+    const fd = fs.openSync(path.join(dir, 'raw', `f${i}`), 'w');
+    fs.writeSync(fd, bufs[i]);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+  });
+  const dirFsync = timeEach(n, () => {
+    const fd = fs.openSync(path.join(dir, 'raw'), 'r');
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+  });
+  const store = new ContentStore(path.join(dir, 'store'));
+  const fresh = Array.from({ length: n }, () => crypto.randomBytes(17 * KiB));
+  const putBuffer = timeEach(n, (i) => store.putBuffer(fresh[i]));
+  // What putBuffer would cost without durability: temp write, rename into a fanned-out directory, no fsync.
+  const nosync = path.join(dir, 'nosync');
+  const again = Array.from({ length: n }, () => crypto.randomBytes(17 * KiB));
+  const putNoSync = timeEach(n, (i) => {
+    const sha = crypto.createHash('sha256').update(again[i]).digest('hex');
+    const final = path.join(nosync, sha.slice(0, 2), sha.slice(2, 4));
+    fs.mkdirSync(final, { recursive: true });
+    const tmp = path.join(nosync, `${sha}.tmp`);
+    fs.writeFileSync(tmp, again[i]);
+    fs.renameSync(tmp, path.join(final, sha));
+  });
+  const sqlite = (mode: 'FULL' | 'NORMAL') => {
+    const db = new Database(path.join(dir, `commit-${mode}.db`));
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${mode}`);
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)');
+    const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+    const small = crypto.randomBytes(300);
+    const stats = timeEach(500, () => insert.run(small));
+    db.close();
+    return stats;
+  };
+  return { fileFsync, dirFsync, putBuffer, putNoSync, sqliteFull: sqlite('FULL'), sqliteNormal: sqlite('NORMAL') };
+}
+
+interface SyscallCount { calls: number; seconds: number }
+interface FsyncTrace { exchanges: number; a?: Record<string, SyscallCount>; b?: Record<string, SyscallCount>; note?: string }
+
+/** strace -c over both processes while `exchanges` go through at a modest rate: fsyncs and their wall time per exchange. */
+async function traceFsyncs(A: Gateway, tracker: CompletionTracker, bPid: number, exchanges: number): Promise<FsyncTrace> {
+  if (spawnSync('sh', ['-c', 'command -v strace']).status !== 0) return { exchanges, note: 'strace is not installed' };
+  const attach = (pid: number) => {
+    const child = spawn('strace', ['-f', '-c', '-w', '-e', 'trace=fsync,fdatasync,sync_file_range', '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let text = '';
+    child.stderr!.on('data', (d: Buffer) => { text += d.toString(); });
+    const exited = new Promise<string>((resolve) => child.once('exit', () => resolve(text)));
+    return { child, exited, ready: () => text.includes('attached') };
+  };
+  const ta = attach(process.pid);
+  const tb = attach(bPid);
+  const deadline = Date.now() + 5000;
+  while (!(ta.ready() && tb.ready()) && Date.now() < deadline) await sleep(50);
+  if (!(ta.ready() && tb.ready())) {
+    ta.child.kill('SIGKILL');
+    tb.child.kill('SIGKILL');
+    return { exchanges, note: 'strace could not attach (ptrace not permitted?)' };
+  }
+  await sleep(300);
+  tracker.reset();
+  for (let i = 0; i < exchanges; i++) {
+    await sendOne(A, tracker);
+    await tracker.drain(10_000);
+  }
+  await sleep(300);
+  ta.child.kill('SIGINT');
+  tb.child.kill('SIGINT');
+  const [textA, textB] = [await ta.exited, await tb.exited];
+  for (const [name, text] of [['A', textA], ['B', textB]]) {
+    if (Object.keys(parseStraceSummary(text)).length === 0) log(`strace of ${name} counted nothing; its output:\n${text.slice(-2000)}`);
+  }
+  return { exchanges, a: parseStraceSummary(textA), b: parseStraceSummary(textB) };
+}
+
+function parseStraceSummary(text: string): Record<string, SyscallCount> {
+  const out: Record<string, SyscallCount> = {};
+  for (const line of text.split('\n')) {
+    // % time     seconds  usecs/call     calls    errors syscall
+    const m = /^\s*[\d.]+\s+([\d.]+)\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/.exec(line);
+    if (m && m[3] !== 'total') out[m[3]] = { seconds: Number(m[1]), calls: Number(m[2]) };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Where the time goes: CPU profiles
+
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }>;
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+interface ProfileSummary {
+  totalMs: number;
+  idleMs: number;
+  byArea: Array<[string, number]>;
+  byFunction: Array<[string, number]>;
+  /** The biggest functions no area claimed, so the table hides nothing. */
+  unclassified: Array<[string, number]>;
+}
+
+/** Native functions (no script URL) by name: node's fs bindings and better-sqlite3's statement methods. */
+const NATIVE_FS = /^(fsync|fdatasync|writeBuffer|writeBuffers|writeString|open|close|fstat|lstat|stat|rename|mkdir|readFileUtf8|readBuffer|read|unlink|readdir|existsSync|access|internalModuleStat) $/;
+const NATIVE_SQLITE = /^(run|get|all|iterate|exec|prepare|pragma|transaction|Statement|Database) $/;
+
+const AREAS: Array<[RegExp, string]> = [
+  [/^\(idle\)/, '(idle: waiting for I/O)'],
+  [/^\(garbage collector\)/, 'garbage collection'],
+  [/^\(program\)/, '(program: native, unattributed)'],
+  [/^(fsync|fdatasync|fsyncSync) /, 'fsync (content store)'],
+  [NATIVE_SQLITE, 'SQLite statements and commits (better-sqlite3, native)'],
+  [/better-sqlite3\//, 'SQLite statements and commits (better-sqlite3, native)'],
+  [NATIVE_FS, 'node: fs syscalls (open, write, rename, mkdir, stat)'],
+  [/ node:internal\/crypto\/sig/, 'RSA sign / verify (node:crypto)'],
+  [/ node:internal\/crypto\//, 'node:crypto: hashes, other'],
+  [/\/src\/xmldsig\//, 'xmldsig: c14n, digests, signature'],
+  [/\/src\/xml\//, 'xml: our parser'],
+  [/\/src\/seos\/soap\//, 'seos: SOAP client / envelope'],
+  [/\/src\/seos\//, 'seos: build, parse, receiver, outbound'],
+  [/\/src\/store\//, 'store: SQLite repositories, content store'],
+  [/\/src\/delivery\//, 'delivery engine'],
+  [/\/src\/audit\//, 'audit: delivery log (hash chain)'],
+  [/\/src\//, 'gateway: other'],
+  [/\/node_modules\/bullmq\//, 'BullMQ'],
+  [/\/node_modules\/(ioredis|@ioredis|redis-parser|redis-errors|standard-as-callback|cluster-key-slot)\//, 'ioredis'],
+  [/\/node_modules\/(msgpackr|msgpackr-extract)\//, 'BullMQ (msgpackr)'],
+  [/\/node_modules\/(fastify|avvio|find-my-way|light-my-request|@fastify|fast-json-stringify|fast-querystring)\//, 'Fastify'],
+  [/\/node_modules\/(pino|sonic-boom|thread-stream|pino-std-serializers|fast-redact|@pinojs)\//, 'pino logging'],
+  [/\/node_modules\/(@xmldom|xml-crypto|fast-xml-parser|strnum)\//, 'XML libraries'],
+  [/\/node_modules\/node-forge\//, 'node-forge'],
+  [/\/node_modules\/(tsx|esbuild|get-tsconfig)\//, 'tsx loader'],
+  [/\/node_modules\//, 'other libraries'],
+  [/ node:internal\/(http|_http|net|stream|streams|dns|tls|timers|async_hooks)|node:(http|net|stream|_http)|_http_/, 'node: HTTP, net, streams, timers'],
+  [/ node:internal\/(fs|url|path)|node:fs/, 'node: fs (JS side)'],
+  [/ node:internal\/(modules|vm|process\/esm)|node:internal\/main/, 'node: module loading'],
+  [/ node:/, 'node: other internals'],
+  [/\/bench\//, 'benchmark driver'],
+  [/^\(root\)/, '(root)'],
+];
+
+/**
+ * Self time per function and per area. `window` keeps only the samples taken in that part of the profile, in ms
+ * counted back from its end (B's profile covers its whole life, start-up and shutdown included).
+ */
+function summarizeProfile(profile: CpuProfile, window?: { fromEndMs: number; toEndMs: number }): ProfileSummary {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<number, number>();
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i] ?? 0;
+    const dt = (profile.timeDeltas[i + 1] ?? 0) / 1000; // the time until the next sample belongs to this one
+    if (window) {
+      const beforeEnd = (profile.endTime - t) / 1000;
+      if (beforeEnd > window.fromEndMs || beforeEnd < window.toEndMs) continue;
+    }
+    self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + dt);
+  }
+  const areas = new Map<string, number>();
+  const functions = new Map<string, number>();
+  const unclassified = new Map<string, number>();
+  let totalMs = 0;
+  let idleMs = 0;
+  for (const [id, ms] of self) {
+    const frame = byId.get(id)!.callFrame;
+    const url = frame.url.replace(/^file:\/\//, '').replace(ROOT, '');
+    const key = `${frame.functionName || '(anonymous)'} ${url}`;
+    const area = AREAS.find(([re]) => re.test(key))?.[1];
+    totalMs += ms;
+    if (area?.startsWith('(idle')) idleMs += ms;
+    areas.set(area ?? 'other', (areas.get(area ?? 'other') ?? 0) + ms);
+    const fnKey = `${frame.functionName || '(anonymous)'}${url ? ` ${path.basename(url)}:${frame.lineNumber + 1}` : ''}`;
+    functions.set(fnKey, (functions.get(fnKey) ?? 0) + ms);
+    if (!area) unclassified.set(key.trim(), (unclassified.get(key.trim()) ?? 0) + ms);
+  }
+  const top = (m: Map<string, number>, n: number) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
+  return {
+    totalMs, idleMs, byArea: top(areas, 18), byFunction: top(functions, 21).filter(([k]) => !k.startsWith('(idle)')),
+    unclassified: top(unclassified, 5),
+  };
+}
+
+interface ProfileResult {
+  a: ProfileSummary;
+  b?: ProfileSummary;
+  rate: number;
+  meanOutstanding: number;
+  cpu: CpuWindow;
+  seconds: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Report
+
+const ms = fmtMs;
+const pct = (part: number, whole: number) => (whole > 0 ? `${((part / whole) * 100).toFixed(1)}%` : 'n/a');
+const perExchange = (cpuMsTotal: number, n: number) => (n > 0 ? fmtMs(cpuMsTotal / n) : 'n/a');
+const coreShare = (cpuMsTotal: number, wallMs: number) => `${((cpuMsTotal / wallMs) * 100).toFixed(0)}%`;
+
+function latencyRow(name: string, l: LatencyStats): string[] {
+  return [name, String(l.n), ms(l.p50), ms(l.p90), ms(l.p99), ms(l.max)];
+}
+
+interface Results {
+  opts: Options;
+  header: string;
+  floor: FloorResult;
+  open: OpenLoopResult;
+  sat: SaturationResult;
+  micro: FsyncMicro;
+  trace?: FsyncTrace;
+  profile?: ProfileResult;
+  rss: { a?: number; b?: number; bProfiled?: number };
+  pids: { a: number; b: number; redis?: number };
+}
+
+function render(r: Results): string {
+  const out: string[] = [];
+  const { open, sat, floor } = r;
+  const cores = machineInfo().cores;
+  out.push(`# SEOS exchange benchmark${r.opts.quick ? ' (--quick: short phases, smoke check only)' : ''}`, '', r.header, '');
+  out.push('Two gateways on loopback: A in the benchmark process (`sendDocument`, in-process delivery workers), B a separate',
+    '`seos-gateway serve` process; a private redis-server; SQLite `synchronous=FULL`, fsynced content stores; log level info',
+    '(to files); default delivery settings (worker concurrency 16, 4 deliveries at once per destination). Each exchange: a',
+    `registration request with a fresh ${ATTACHMENT_BYTES / KiB} KiB attachment, signed by A, verified and stored by B, answered with B's signed`,
+    'DS_WAIT_REGISTRATION, verified by A and applied to the document.', '');
+
+  const p99Ok = open.incomplete === 0 && open.failed === 0 && open.latency.p99 < TARGET_P99_MS;
+  const rateOk = sat.rate >= TARGET_RATE && sat.failed === 0;
+  out.push('## Targets', '');
+  out.push(markdownTable(['target', 'measured', 'result'], [
+    [`≥ ${TARGET_RATE} exchanges/s sustained`, `${fmtRate(sat.rate, 'exchanges/s')} (up to ${sat.concurrency} outstanding, ${sat.meanOutstanding.toFixed(0)} on average; ${sat.seconds - sat.warmupSeconds} s window, per second ${sat.perSecond.min}–${sat.perSecond.max})`, passFail(rateOk)],
+    [`p99 send → verified reply < ${TARGET_P99_MS} ms at ${open.rate} exchanges/s`, `p99 ${ms(open.latency.p99)} (p50 ${ms(open.latency.p50)}, max ${ms(open.latency.max)}; ${open.completed}/${open.offered} completed${open.incomplete ? `, ${open.incomplete} without reply` : ''}${open.failed ? `, ${open.failed} failed` : ''})`, passFail(p99Ok)],
+  ], ['left', 'left', 'center']), '');
+
+  const cpuCells = (c: CpuWindow) => [coreShare(c.a, c.wallMs), coreShare(c.b, c.wallMs), coreShare(c.redis, c.wallMs), coreShare(c.others, c.wallMs)];
+  out.push('## Pipeline', '');
+  out.push(markdownTable(['phase', 'offered', 'completed', 'rate', 'p50', 'p90', 'p99', 'max', 'accept p50 / p99', 'CPU A', 'CPU B', 'CPU redis', 'CPU others'], [
+    [`open loop ${open.rate}/s × ${open.seconds} s`, String(open.offered), `${open.completed}${open.failed ? ` (+${open.failed} failed)` : ''}`,
+      fmtRate(open.achievedRate, '/s'), ms(open.latency.p50), ms(open.latency.p90), ms(open.latency.p99), ms(open.latency.max),
+      `${ms(open.accept.p50)} / ${ms(open.accept.p99)}`, ...cpuCells(open.cpu)],
+    [`saturation, ≤ ${sat.concurrency} outstanding`, '—', `${sat.completedInWindow} in ${sat.seconds - sat.warmupSeconds} s${sat.failed ? ` (+${sat.failed} failed)` : ''}`,
+      fmtRate(sat.rate, '/s'), ms(sat.latency.p50), ms(sat.latency.p90), ms(sat.latency.p99), ms(sat.latency.max),
+      `${ms(sat.accept.p50)} / ${ms(sat.accept.p99)}`, ...cpuCells(sat.cpu)],
+  ]), '');
+  out.push(`- Latency = the \`at\` of A's status row written from B's verified reply (inside the transaction that settles the attempt, just before its commit: add one SQLite commit, ${ms(r.micro.sqliteFull.p50)} idle here, for the moment it is visible) minus the wall-clock moment \`sendDocument\` returned. Both are A's clock. The status rows are read incrementally every 5 ms only to know when to send more.`,
+    '- accept = the `sendDocument` call itself (sign, spool and archive writes with fsync, one SQLite commit): what the records system waits for.',
+    `- Open loop: sends on a fixed schedule; the generator started sends late by p99 ${ms(open.lag.p99)} (max ${ms(open.lag.max)}): time A's event loop was busy with other work.`,
+    `- Saturation: the driver keeps up to ${sat.concurrency} exchanges outstanding; it shares A's event loop with A's workers (as the records-system API does in \`serve\`), so when that loop is the limit it cannot keep them all outstanding (mean ${sat.meanOutstanding.toFixed(1)}). Latency there is mostly waiting in the queue.`,
+    `- CPU = utime+stime from /proc as a share of one core (${cores} cores). *CPU others* is everything else on the machine in the same window (other people's builds and tests): when it is high the absolute numbers are not this code's. Per exchange at saturation: A ${perExchange(sat.cpu.a, sat.completedInWindow)}, B ${perExchange(sat.cpu.b, sat.completedInWindow)}, redis ${perExchange(sat.cpu.redis, sat.completedInWindow)} of CPU.`,
+    '');
+
+  out.push('## Floor: raw round trip (no outbox, no queue)', '');
+  out.push('The benchmark process builds and signs a registration request and submits it straight to B with `createSeosClient`, verifying B\'s signed reply against B\'s certificate serial: the same code on both ends without A\'s durability and queueing. B does its full work (verify, store with fsync, sign the reply).', '');
+  const par = floor.parallel;
+  out.push(markdownTable(['case', 'n', 'p50', 'p90', 'p99', 'max', 'rate', 'CPU bench', 'CPU B', 'CPU others'], [
+    ['build + sign (here)', String(floor.sequential.sign.n), ms(floor.sequential.sign.p50), ms(floor.sequential.sign.p90), ms(floor.sequential.sign.p99), ms(floor.sequential.sign.max), '', '', '', ''],
+    ['submit → verified reply, 1 in flight', String(floor.sequential.roundTrip.n), ms(floor.sequential.roundTrip.p50), ms(floor.sequential.roundTrip.p90), ms(floor.sequential.roundTrip.p99), ms(floor.sequential.roundTrip.max), fmtRate(1000 / (floor.sequential.sign.mean + floor.sequential.roundTrip.mean), '/s'), '', '', ''],
+    ...par.map((p) => [`submit → verified reply, ${p.inFlight} in flight`, String(p.n), ms(p.roundTrip.p50), ms(p.roundTrip.p90), ms(p.roundTrip.p99), ms(p.roundTrip.max), fmtRate(p.rate, '/s'),
+      coreShare(p.cpu.a, p.cpu.wallMs), coreShare(p.cpu.b, p.cpu.wallMs), coreShare(p.cpu.others, p.cpu.wallMs)]),
+  ]), '');
+  const floor4 = par.find((p) => p.inFlight === 4)!;
+  const floorBest = par.reduce((best, p) => (p.rate > best.rate ? p : best));
+  out.push('Pipeline against the floor:', '');
+  out.push(markdownTable(['measure', 'pipeline', 'floor', 'pipeline / floor'], [
+    ['sustained rate (floor: 4 in flight, the pipeline\'s per-destination limit)', fmtRate(sat.rate, '/s'), fmtRate(floor4.rate, '/s'), fmtRatio(sat.rate / floor4.rate)],
+    [`sustained rate (floor: best, ${floorBest.inFlight} in flight)`, fmtRate(sat.rate, '/s'), fmtRate(floorBest.rate, '/s'), fmtRatio(sat.rate / floorBest.rate)],
+    [`p50 latency (pipeline at ${open.rate}/s; floor: 1 in flight)`, ms(open.latency.p50), ms(floor.sequential.roundTrip.p50), fmtRatio(open.latency.p50 / floor.sequential.roundTrip.p50)],
+    ['CPU per exchange, A side (floor: the benchmark process, 4 in flight)', perExchange(sat.cpu.a, sat.completedInWindow), perExchange(floor4.cpu.a, floor4.n), fmtRatio((sat.cpu.a / sat.completedInWindow) / (floor4.cpu.a / floor4.n))],
+    ['CPU per exchange, B', perExchange(sat.cpu.b, sat.completedInWindow), perExchange(floor4.cpu.b, floor4.n), fmtRatio((sat.cpu.b / sat.completedInWindow) / (floor4.cpu.b / floor4.n))],
+  ], ['left', 'right', 'right', 'right']), '');
+
+  out.push('## Peak RSS', '');
+  out.push(markdownTable(['process', 'peak RSS (VmHWM)'], [
+    ['A: the benchmark process with gateway A', fmtBytes(r.rss.a)],
+    ['B: `seos-gateway serve`', fmtBytes(r.rss.b)],
+    ...(r.rss.bProfiled ? [['B restarted with --cpu-prof (profile phase)', fmtBytes(r.rss.bProfiled)]] : []),
+  ]), '');
+
+  out.push('## fsync', '');
+  const m = r.micro;
+  out.push('On this disk (the file system of `os.tmpdir()`, where both gateways keep their data), one at a time, nothing else of ours running:', '');
+  out.push(markdownTable(['operation', 'n', 'p50', 'p90', 'p99', 'max'], [
+    latencyRow('write 17 KiB + fsync (new file)', m.fileFsync),
+    latencyRow('fsync of a directory', m.dirFsync),
+    latencyRow('ContentStore.putBuffer 17 KiB (temp write, fsync, rename, dir fsyncs)', m.putBuffer),
+    latencyRow('the same without any fsync', m.putNoSync),
+    latencyRow('SQLite WAL commit of one row, synchronous=FULL', m.sqliteFull),
+    latencyRow('SQLite WAL commit of one row, synchronous=NORMAL', m.sqliteNormal),
+  ]), '');
+  if (r.trace?.a && r.trace.b) {
+    const t = r.trace;
+    const total = (counts: Record<string, SyscallCount>) => ({
+      calls: Object.values(counts).reduce((sum, c) => sum + c.calls, 0),
+      ms: Object.values(counts).reduce((sum, c) => sum + c.seconds, 0) * 1000,
+    });
+    const row = (name: string, counts: Record<string, SyscallCount>) => {
+      const { calls, ms: wall } = total(counts);
+      // Nothing counted means strace did not see the process (an attach that failed quietly), not zero fsyncs.
+      if (calls === 0) return [name, 'n/a', 'n/a', 'n/a', 'strace saw no calls (attach failed?)'];
+      return [name, String(calls), (calls / t.exchanges).toFixed(1), ms(wall / t.exchanges), Object.entries(counts).map(([k, v]) => `${k} ${v.calls}`).join(', ')];
+    };
+    out.push(`Counted with \`strace -f -c -w\` attached to both processes while ${t.exchanges} exchanges went through one after another (strace slows every syscall down, so the wall times are upper bounds):`, '');
+    out.push(markdownTable(['process', 'sync calls', 'per exchange', 'wall time in them per exchange', 'by call'], [row('A (benchmark + gateway A)', t.a!), row('B (serve)', t.b!)]), '');
+    const worst = Math.max(total(t.a!).ms, total(t.b!).ms) / t.exchanges;
+    out.push(`They all run on the event loop's thread (\`fs.fsyncSync\` in the content store, better-sqlite3's commits), so each one blocks its whole process: from these counts alone a process could not exceed ${fmtRate(1000 / worst, 'exchanges/s')}.`, '');
+  } else if (r.trace?.note) {
+    out.push(`fsync counting skipped: ${r.trace.note}.`, '');
+  }
+
+  if (r.profile) {
+    const p = r.profile;
+    out.push('## Where the time goes', '');
+    out.push(`CPU profiles of both processes during ${p.seconds} s of saturation (${fmtRate(p.rate, 'exchanges/s')} with the profilers on, ${p.meanOutstanding.toFixed(0)} outstanding on average; CPU A ${coreShare(p.cpu.a, p.cpu.wallMs)}, B ${coreShare(p.cpu.b, p.cpu.wallMs)}, others ${coreShare(p.cpu.others, p.cpu.wallMs)} of one core). A is profiled in-process with the inspector, B with \`--cpu-prof\` (start-up and shutdown cut off); main threads only. Self time, which counts a thread blocked in a synchronous call (fsync, a SQLite commit) as time in that call; (idle) is the event loop waiting for I/O, so a thread with little idle time is the one at its limit.`, '');
+    for (const [name, sum] of [['A', p.a], ['B', p.b]] as const) {
+      if (!sum) continue;
+      out.push(`### ${name}: ${ms(sum.totalMs)} sampled, idle ${pct(sum.idleMs, sum.totalMs)}; per exchange ${perExchange(sum.totalMs - sum.idleMs, p.rate * p.seconds)} busy`, '');
+      out.push(markdownTable(['area', 'self time', 'share', 'per exchange'], sum.byArea.map(([k, v]) => [k, ms(v), pct(v, sum.totalMs), perExchange(v, p.rate * p.seconds)]), ['left', 'right', 'right', 'right']), '');
+      out.push(markdownTable(['function (top by self time)', 'self time', 'share'], sum.byFunction.slice(0, 15).map(([k, v]) => [k, ms(v), pct(v, sum.totalMs)]), ['left', 'right', 'right']), '');
+      if (sum.unclassified.length) out.push(`Largest in *other*: ${sum.unclassified.map(([k, v]) => `\`${k}\` ${ms(v)}`).join(', ')}.`, '');
+    }
+  }
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<void> {
+  const opts = options();
+  const info = machineInfo();
+  const header = machineMarkdown(info, { 'redis-server': toolVersion('redis-server', ['--version']), strace: opts.strace ? toolVersion('strace', ['-V']) : 'not used' });
+  const tmp = makeTempDir('seos-bench-exchange-');
+  log(`working in ${tmp}`);
+
+  const pki: TestPkiManifest = makeTestPki({ out: path.join(tmp, 'pki') });
+  const alfaCert = pki.admins.find((a) => a.name === 'obshtina-alfa')!;
+  const betaCert = pki.admins.find((a) => a.name === 'obshtina-beta')!;
+  const redis: RedisServer = await startRedisServer();
+  const ports = { aSeos: await freePort(), bSeos: await freePort(), bApi: await freePort() };
+  const participants = [
+    { guid: ALFA_GUID, eik: ALFA.identifier, name: ALFA.administrativeBodyName, certificateSN: alfaCert.serialHex, endpointUrl: `http://127.0.0.1:${ports.aSeos}/seos` },
+    { guid: BETA_GUID, eik: BETA.identifier, name: BETA.administrativeBodyName, certificateSN: betaCert.serialHex, endpointUrl: `http://127.0.0.1:${ports.bSeos}/seos` },
+  ];
+  const writeConfig = (name: 'a' | 'b', self: Participant, cert: typeof alfaCert, apiPort: number, seosPort: number) => {
+    const file = path.join(tmp, `${name}.json`);
+    fs.writeFileSync(file, JSON.stringify({
+      port: apiPort, dataDir: path.join(tmp, name), redisUrl: redis.url, logLevel: 'info',
+      self: { eik: self.identifier, name: self.administrativeBodyName, guid: self.guid },
+      signing: { pkcs12Path: cert.p12Path, password: pki.p12Password },
+      seos: { endpoint: { port: seosPort }, client: { allowInsecureHttp: true } },
+      registry: { participants },
+    }, null, 2));
+    return file;
+  };
+  const aConfig = writeConfig('a', ALFA, alfaCert, 0, ports.aSeos);
+  const bConfig = writeConfig('b', BETA, betaCert, ports.bApi, ports.bSeos);
+  const bLog = path.join(tmp, 'b.log');
+
+  let B: ProcessB | undefined;
+  let A: Gateway | undefined;
+  let aLog: fs.WriteStream | undefined;
+  try {
+    log('starting gateway B (seos-gateway serve) and gateway A (in this process)');
+    B = await startB(bConfig, ports.bApi, bLog);
+    aLog = fs.createWriteStream(path.join(tmp, 'a.log'));
+    A = await createGateway(loadConfig({ file: aConfig, env: {} }), { logStream: aLog });
+    await A.start();
+    const tracker = new CompletionTracker(A);
+    tracker.start(5);
+    const bRef = { pid: B.pid };
+    const meter = new CpuMeter({ a: process.pid, b: () => bRef.pid, redis: redisPid(redis.port) });
+
+    log('warm-up: 100 exchanges through the pipeline');
+    for (let i = 0; i < 100; i++) {
+      await sendOne(A, tracker);
+      if (i % 10 === 9) await tracker.drain(20_000);
+    }
+    await tracker.drain(30_000);
+
+    const identity = loadSigningIdentity({ pkcs12Path: alfaCert.p12Path, password: pki.p12Password });
+    const floor = await floorPhase(identity, participants[1].endpointUrl, betaCert.serialHex.replace(/^0+/, '').toUpperCase(), meter, opts.quick);
+
+    log(`open loop: ${opts.openRate} exchanges/s for ${opts.openSeconds} s`);
+    const open = await openLoop(A, tracker, meter, opts.openRate, opts.openSeconds);
+    log(`open loop: p50 ${ms(open.latency.p50)}, p99 ${ms(open.latency.p99)}, ${open.completed}/${open.offered} completed`);
+
+    log(`saturation: ${opts.concurrency} outstanding for ${opts.satSeconds} s`);
+    const sat = await saturation(A, tracker, meter, opts.concurrency, opts.satSeconds, opts.satWarmupSeconds);
+    log(`saturation: ${sat.rate.toFixed(1)} exchanges/s, CPU A ${coreShare(sat.cpu.a, sat.cpu.wallMs)}, B ${coreShare(sat.cpu.b, sat.cpu.wallMs)}`);
+
+    log('fsync: micro-measurement of this disk');
+    const micro = fsyncMicro(path.join(tmp, 'fsync'));
+    let trace: FsyncTrace | undefined;
+    if (opts.strace) {
+      log('fsync: counting sync calls per exchange with strace');
+      trace = await traceFsyncs(A, tracker, B.pid, opts.quick ? 100 : 200);
+    }
+
+    const rss: Results['rss'] = { b: peakRss(B.pid) };
+    const failed = !(sat.rate >= TARGET_RATE && sat.failed === 0) || !(open.incomplete === 0 && open.failed === 0 && open.latency.p99 < TARGET_P99_MS);
+    let profile: ProfileResult | undefined;
+    if (opts.profile === 'always' || (opts.profile === 'on-fail' && failed)) {
+      log(`profile: restarting B with --cpu-prof; ${opts.profileSeconds} s of saturation with both profilers on`);
+      await B.stop();
+      const profDir = path.join(tmp, 'prof');
+      B = await startB(bConfig, ports.bApi, bLog, profDir);
+      bRef.pid = B.pid;
+      const session = new Session();
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.start');
+      const run = await saturation(A, tracker, meter, opts.concurrency, opts.profileSeconds + 1, 1);
+      const aStoppedAt = performance.now();
+      const { profile: aProfile } = await session.post('Profiler.stop');
+      session.disconnect();
+      rss.bProfiled = peakRss(B.pid);
+      const bPid = B.pid;
+      await B.stop();
+      const bExitedAt = performance.now();
+      B = undefined;
+      // The main thread's profile is CPU.<date>.<time>.<pid>.0.<seq>.cpuprofile (tid 0); others are worker threads.
+      const files = fs.existsSync(profDir) ? fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : [];
+      const main = files.find((f) => f.includes(`.${bPid}.0.`)) ?? files.map((f) => path.join(profDir, f)).sort((x, y) => fs.statSync(y).size - fs.statSync(x).size)[0];
+      const file = main ? path.resolve(profDir, main) : undefined;
+      const windowOf = (endAt: number) => ({ fromEndMs: endAt - run.window.start, toEndMs: endAt - run.window.end });
+      profile = {
+        a: summarizeProfile(aProfile as unknown as CpuProfile, windowOf(aStoppedAt)),
+        b: file ? summarizeProfile(JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile, windowOf(bExitedAt)) : undefined,
+        rate: run.rate, cpu: run.cpu, seconds: opts.profileSeconds, meanOutstanding: run.meanOutstanding,
+      };
+    }
+    tracker.stop();
+    rss.a = peakRss(process.pid);
+
+    const report = render({ opts, header, floor, open, sat, micro, trace, profile, rss, pids: { a: process.pid, b: bRef.pid } });
+    fs.mkdirSync(path.dirname(OUT_FILE), { recursive: true });
+    fs.writeFileSync(OUT_FILE, report + '\n');
+    process.stdout.write(report + '\n');
+    log(`report written to ${path.relative(process.cwd(), OUT_FILE)}`);
+    if (opts.strict && failed) process.exitCode = 1;
+  } finally {
+    await A?.stop().catch((e) => log(`stopping A: ${(e as Error).message}`));
+    aLog?.end();
+    await B?.stop().catch((e) => log(`stopping B: ${(e as Error).message}`));
+    await redis.stop();
+  }
+}
+
+await main();
