@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newGuid } from '../src/seos/index.ts';
+import { createApiKey } from '../src/api/api-keys.ts';
 import { getDocument } from '../src/store/documents.ts';
 import { BETA_GUID, eventually, startTwoGateways, type TwoGateways } from './support/gateways.ts';
 import { sampleDocument } from './support/messages.ts';
@@ -41,6 +42,22 @@ describe('health, readiness and metrics', () => {
     expect(alfa).toMatch(/seos_gateway_outbox\{state="delivered"\} 1\b/);
     const beta = await (await fetch(`${apiUrl(net.beta)}/metrics`)).text();
     expect(beta).toMatch(/seos_gateway_documents_received_total\{channel="seos"\} 1\b/);
+  });
+
+  it('serves the queue dashboard to the operator role only (Basic auth for browsers, or the API-key header)', async () => {
+    const operator = createApiKey(net.alfa.gateway.db, { name: 'it-desk', role: 'operator' }).key;
+    const connector = createApiKey(net.alfa.gateway.db, { name: 'records', role: 'connector' }).key;
+    const basic = (key: string) => `Basic ${Buffer.from(`any:${key}`).toString('base64')}`;
+    const anonymous = await fetch(`${apiUrl(net.alfa)}/queues/`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toContain('Basic');
+    expect((await fetch(`${apiUrl(net.alfa)}/queues/`, { headers: { authorization: basic(connector) } })).status).toBe(403);
+    const page = await fetch(`${apiUrl(net.alfa)}/queues/`, { headers: { authorization: basic(operator) } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<html');
+    const queues = await fetch(`${apiUrl(net.alfa)}/queues/api/queues`, { headers: { 'x-api-key': operator } });
+    expect(queues.status).toBe(200);
+    expect(JSON.stringify(await queues.json())).toContain('delivery');
   });
 
   it('answers /health without touching dependencies, and /ready 503 naming Redis when Redis is gone', async () => {

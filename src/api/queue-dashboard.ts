@@ -28,8 +28,9 @@ export async function registerQueueDashboard(app: FastifyInstance, options: Queu
       const key = presentedKey(request.headers.authorization, request.headers['x-api-key']);
       const role = key ? options.roleOfKey(key) : undefined;
       if (role === 'operator') return;
-      reply.header('www-authenticate', 'Basic realm="seos-gateway operator", charset="UTF-8"');
-      throw new GatewayError(role ? 'GW_ERR_API_FORBIDDEN' : 'GW_ERR_API_UNAUTHORIZED', 'the queue dashboard is for the operator role');
+      // Answered here rather than thrown: bull-board installs its own error handler in this scope.
+      const error = new GatewayError(role ? 'GW_ERR_API_FORBIDDEN' : 'GW_ERR_API_UNAUTHORIZED', 'the queue dashboard is for the operator role');
+      return reply.code(error.status).header('www-authenticate', 'Basic realm="seos-gateway operator", charset="UTF-8"').send(error.toJSON());
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: basePath });
   });

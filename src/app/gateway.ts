@@ -154,6 +154,10 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   if (config.api.enabled && mode === 'serve') {
     const { recordsApi } = await import('../api/records-api.ts');
     await api.register(recordsApi, { config: config.api, db, outbound, spool, archive, log, schedule, lifecycle });
+    // The queue dashboard for IT staff, behind the operator role.
+    const [{ registerQueueDashboard }, { ApiKeyVerifier }] = await Promise.all([import('../api/queue-dashboard.ts'), import('../api/api-keys.ts')]);
+    const verifier = new ApiKeyVerifier(db);
+    await registerQueueDashboard(api, { queue: engine.bullQueue, roleOfKey: (key) => verifier.verify(key)?.role });
   }
   const seos = buildSeosEndpoint({ config: config.seos.endpoint, receive: receiver.receive, logger: logger.child({ component: 'seos-endpoint' }) });
 

@@ -10,6 +10,7 @@ import { openDatabase } from '../store/database.ts';
 import { getDocument, listAttachments, statusHistory } from '../store/documents.ts';
 import type { StatusReport } from '../seos/outbound.ts';
 import { registerAuditCommands } from './audit-commands.ts';
+import { registerApiKeyCommands } from './apikey-commands.ts';
 import { messageFromJson } from './message-input.ts';
 import { newGuid } from '../seos/values.ts';
 
@@ -156,6 +157,11 @@ export function registerGatewayCommands(program: Command): void {
       await g.engine.flush();
       print('Заявката за статус е изпратена за доставка (status request queued)');
     }));
+
+  registerApiKeyCommands(program, (configFile) => {
+    const db = openDatabase(path.join(loadConfig({ file: configFile }).dataDir, 'gateway.db'));
+    return { db, close: () => db.close() };
+  });
 
   registerAuditCommands(program, (configFile) => {
     const config = loadConfig({ file: configFile });
