@@ -113,12 +113,13 @@ function options(): Options {
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
-/** utime + stime of a process (all its threads), in ms. */
-function cpuMs(pid: number): number {
+/** utime + stime of a process (all its threads), in ms; `system` alone with { system: true }. */
+function cpuMs(pid: number, options: { system?: boolean } = {}): number {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+    const ticks = options.system ? Number(fields[12]) : Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1000) / CLK_TCK;
   } catch {
     return Number.NaN;
   }
@@ -171,7 +172,7 @@ function machineBusyMs(): number {
 }
 
 /** CPU ms used in a window by A, B, redis-server and everything else on the machine (other people's work). */
-interface CpuWindow { a: number; b: number; redis: number; others: number; wallMs: number }
+interface CpuWindow { a: number; b: number; redis: number; others: number; wallMs: number; aSystem: number; bSystem: number }
 
 class CpuMeter {
   constructor(private readonly pids: { a: number; b: () => number; redis?: number }) {}
@@ -182,12 +183,16 @@ class CpuMeter {
     const b0 = cpuMs(bPid);
     const r0 = this.pids.redis ? cpuMs(this.pids.redis) : Number.NaN;
     const m0 = machineBusyMs();
+    const as0 = cpuMs(this.pids.a, { system: true });
+    const bs0 = cpuMs(bPid, { system: true });
     return () => {
       const a = cpuMs(this.pids.a) - a0;
       const b = cpuMs(bPid) - b0;
       const redis = this.pids.redis ? cpuMs(this.pids.redis) - r0 : Number.NaN;
       const others = Math.max(0, machineBusyMs() - m0 - a - b - (Number.isNaN(redis) ? 0 : redis));
-      return { a, b, redis, others, wallMs: performance.now() - t0 };
+      const aSystem = cpuMs(this.pids.a, { system: true }) - as0;
+      const bSystem = cpuMs(bPid, { system: true }) - bs0;
+      return { a, b, redis, others, wallMs: performance.now() - t0, aSystem, bSystem };
     };
   }
 }
@@ -793,7 +798,6 @@ interface Results {
   trace?: FsyncTrace;
   profile?: ProfileResult;
   rss: { a?: number; b?: number; bProfiled?: number };
-  pids: { a: number; b: number; redis?: number };
 }
 
 function render(r: Results): string {
@@ -815,7 +819,8 @@ function render(r: Results): string {
     [`p99 send → verified reply < ${TARGET_P99_MS} ms at ${open.rate} exchanges/s`, `p99 ${ms(open.latency.p99)} (p50 ${ms(open.latency.p50)}, max ${ms(open.latency.max)}; ${open.completed}/${open.offered} completed${open.incomplete ? `, ${open.incomplete} without reply` : ''}${open.failed ? `, ${open.failed} failed` : ''})`, passFail(p99Ok)],
   ], ['left', 'left', 'center']), '');
 
-  const cpuCells = (c: CpuWindow) => [coreShare(c.a, c.wallMs), coreShare(c.b, c.wallMs), coreShare(c.redis, c.wallMs), coreShare(c.others, c.wallMs)];
+  const withSys = (total: number, system: number, wall: number) => `${coreShare(total, wall)} (sys ${coreShare(system, wall)})`;
+  const cpuCells = (c: CpuWindow) => [withSys(c.a, c.aSystem, c.wallMs), withSys(c.b, c.bSystem, c.wallMs), coreShare(c.redis, c.wallMs), coreShare(c.others, c.wallMs)];
   out.push('## Pipeline', '');
   out.push(markdownTable(['phase', 'offered', 'completed', 'rate', 'p50', 'p90', 'p99', 'max', 'accept p50 / p99', 'CPU A', 'CPU B', 'CPU redis', 'CPU others'], [
     [`open loop ${open.rate}/s × ${open.seconds} s`, String(open.offered), `${open.completed}${open.failed ? ` (+${open.failed} failed)` : ''}`,
@@ -829,7 +834,7 @@ function render(r: Results): string {
     '- accept = the `sendDocument` call itself (sign, spool and archive writes with fsync, one SQLite commit): what the records system waits for.',
     `- Open loop: sends on a fixed schedule; the generator started sends late by p99 ${ms(open.lag.p99)} (max ${ms(open.lag.max)}): time A's event loop was busy with other work.`,
     `- Saturation: the driver keeps up to ${sat.concurrency} exchanges outstanding; it shares A's event loop with A's workers (as the records-system API does in \`serve\`), so when that loop is the limit it cannot keep them all outstanding (mean ${sat.meanOutstanding.toFixed(1)}). Latency there is mostly waiting in the queue.`,
-    `- CPU = utime+stime from /proc as a share of one core (${cores} cores). *CPU others* is everything else on the machine in the same window (other people's builds and tests): when it is high the absolute numbers are not this code's. Per exchange at saturation: A ${perExchange(sat.cpu.a, sat.completedInWindow)}, B ${perExchange(sat.cpu.b, sat.completedInWindow)}, redis ${perExchange(sat.cpu.redis, sat.completedInWindow)} of CPU.`,
+    `- CPU = utime+stime from /proc as a share of one core (${cores} cores), with the kernel's part (stime: syscalls, including the fsync path) in brackets. *CPU others* is everything else on the machine in the same window (other people's builds and tests): when it is high the absolute numbers are not this code's. Per exchange at saturation: A ${perExchange(sat.cpu.a, sat.completedInWindow)}, B ${perExchange(sat.cpu.b, sat.completedInWindow)}, redis ${perExchange(sat.cpu.redis, sat.completedInWindow)} of CPU.`,
     '');
 
   out.push('## Floor: raw round trip (no outbox, no queue)', '');
@@ -839,7 +844,7 @@ function render(r: Results): string {
     ['build + sign (here)', String(floor.sequential.sign.n), ms(floor.sequential.sign.p50), ms(floor.sequential.sign.p90), ms(floor.sequential.sign.p99), ms(floor.sequential.sign.max), '', '', '', ''],
     ['submit → verified reply, 1 in flight', String(floor.sequential.roundTrip.n), ms(floor.sequential.roundTrip.p50), ms(floor.sequential.roundTrip.p90), ms(floor.sequential.roundTrip.p99), ms(floor.sequential.roundTrip.max), fmtRate(1000 / (floor.sequential.sign.mean + floor.sequential.roundTrip.mean), '/s'), '', '', ''],
     ...par.map((p) => [`submit → verified reply, ${p.inFlight} in flight`, String(p.n), ms(p.roundTrip.p50), ms(p.roundTrip.p90), ms(p.roundTrip.p99), ms(p.roundTrip.max), fmtRate(p.rate, '/s'),
-      coreShare(p.cpu.a, p.cpu.wallMs), coreShare(p.cpu.b, p.cpu.wallMs), coreShare(p.cpu.others, p.cpu.wallMs)]),
+      withSys(p.cpu.a, p.cpu.aSystem, p.cpu.wallMs), withSys(p.cpu.b, p.cpu.bSystem, p.cpu.wallMs), coreShare(p.cpu.others, p.cpu.wallMs)]),
   ]), '');
   const floor4 = par.find((p) => p.inFlight === 4)!;
   const floorBest = par.reduce((best, p) => (p.rate > best.rate ? p : best));
@@ -1015,7 +1020,7 @@ async function main(): Promise<void> {
     tracker.stop();
     rss.a = peakRss(process.pid);
 
-    const report = render({ opts, header, floor, open, sat, micro, trace, profile, rss, pids: { a: process.pid, b: bRef.pid } });
+    const report = render({ opts, header, floor, open, sat, micro, trace, profile, rss });
     fs.mkdirSync(path.dirname(OUT_FILE), { recursive: true });
     fs.writeFileSync(OUT_FILE, report + '\n');
     process.stdout.write(report + '\n');

@@ -69,9 +69,20 @@ export function getServiceEvent(db: Db, id: number): ServiceEvent | undefined {
   return row && toServiceEvent(row);
 }
 
-export function getServiceEventByOutbox(db: Db, outboxId: string): ServiceEvent | undefined {
-  const row = prepared(db, `SELECT ${EVENT_COLUMNS} FROM ejournal_events e WHERE e.outbox_id = ?`).get(outboxId) as Record<string, unknown> | undefined;
-  return row && toServiceEvent(row);
+/** The event of an outbox row (kind ejournal-event): its id is in the row's payload. */
+export function eventIdOf(entry: Pick<OutboxRow, 'payloadJson'>): number | undefined {
+  try {
+    const id = (JSON.parse(entry.payloadJson ?? 'null') as { eventId?: unknown } | null)?.eventId;
+    return typeof id === 'number' && Number.isInteger(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function getServiceEventByOutbox(db: Db, entry: Pick<OutboxRow, 'id' | 'payloadJson'>): ServiceEvent | undefined {
+  const id = eventIdOf(entry);
+  const event = id === undefined ? undefined : getServiceEvent(db, id);
+  return event?.outboxId === entry.id ? event : undefined;
 }
 
 export function serviceEventsOf(db: Db, rnu: string): ServiceEvent[] {
@@ -88,7 +99,7 @@ export function knownServiceCode(db: Db, rnu: string): string | undefined {
 /** Remembers an RNU a provider issued (its origin shows in the timeline). Idempotent. */
 export function registerRnu(db: Db, issued: IssuedRnu, serviceCode?: string, now = new Date()): void {
   prepared(db, `INSERT INTO ejournal_rnus (rnu, origin, demo, service_code, created_at) VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (rnu) DO UPDATE SET service_code = COALESCE(ejournal_rnus.service_code, excluded.service_code)`)
+    ON CONFLICT (rnu) DO UPDATE SET service_code = excluded.service_code WHERE ejournal_rnus.service_code IS NULL AND excluded.service_code IS NOT NULL`)
     .run(issued.rnu, issued.origin, issued.demo ? 1 : 0, serviceCode ?? null, now.toISOString());
 }
 
@@ -176,18 +187,23 @@ function insertEvent(db: Db, event: NormalizedEvent, options: RecordOptions, now
 
   const at = now.toISOString();
   const eventUid = randomUUID();
+  // The event's id goes into its outbox row's payload (the handler's lookup); we hold the write lock from the
+  // outbox insert on, and the primary key refuses a second row with this id should anything race.
+  const id = (prepared(db, 'SELECT COALESCE(MAX(id), 0) + 1 AS id FROM ejournal_events').get() as { id: number }).id;
   const outbox = addOutboxEntry(db, {
-    kind: EJOURNAL_OUTBOX_KIND, destination: EJOURNAL_DESTINATION, documentId: event.documentId, payload: { eventUid },
+    kind: EJOURNAL_OUTBOX_KIND, destination: EJOURNAL_DESTINATION, documentId: event.documentId, payload: { eventId: id, eventUid },
     notBefore: parked ? new Date(now.getTime() + (options.parkMs ?? 5 * 60_000)) : now,
   });
-  const info = prepared(db, `INSERT INTO ejournal_events (event_uid, rnu, rnu_seq, status, occurred_at, administration, service_code,
+  const sequence = (prepared(db, 'SELECT COALESCE(MAX(rnu_seq), 0) + 1 AS s FROM ejournal_events WHERE rnu = ?').get(event.rnu) as { s: number }).s;
+  prepared(db, `INSERT INTO ejournal_events (id, event_uid, rnu, rnu_seq, status, occurred_at, administration, service_code,
       document_reg_number, description, channel, source, lifecycle, document_id, demo, state, waiting, out_of_order, outbox_id, recorded_at, updated_at)
-    VALUES (?, ?, (SELECT COALESCE(MAX(rnu_seq), 0) + 1 FROM ejournal_events WHERE rnu = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)`)
-    .run(eventUid, event.rnu, event.rnu, event.status, event.occurredAt, event.administration, event.serviceCode, event.documentRegNumber,
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)`)
+    .run(id, eventUid, event.rnu, sequence, event.status, event.occurredAt, event.administration, event.serviceCode, event.documentRegNumber,
       event.description, event.channel, event.source, event.lifecycle, event.documentId, event.demo ? 1 : 0, parked ? 1 : 0, late ? 1 : 0,
       outbox.id, at, at);
+  // Written only for an RNU new to the gateway (or one still without a service code): an unchanged row costs a page.
   prepared(db, `INSERT INTO ejournal_rnus (rnu, origin, demo, service_code, created_at) VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (rnu) DO UPDATE SET service_code = COALESCE(ejournal_rnus.service_code, excluded.service_code)`)
+    ON CONFLICT (rnu) DO UPDATE SET service_code = excluded.service_code WHERE ejournal_rnus.service_code IS NULL`)
     .run(event.rnu, event.demo ? 'demo' : (options.origin ?? 'given'), event.demo ? 1 : 0, event.serviceCode, at);
   // No RNU, description or registration number in the delivery log: they relate to a person's request.
   options.log.append({
@@ -196,6 +212,10 @@ function insertEvent(db: Db, event: NormalizedEvent, options: RecordOptions, now
     ...(event.documentId ? { documentId: event.documentId } : {}),
     detail: `event ${eventUid}${event.lifecycle ? ` (${event.lifecycle})` : ''}`,
   });
-  const stored = getServiceEvent(db, Number(info.lastInsertRowid))!;
+  const stored: ServiceEvent = {
+    ...event, id, eventUid, sequence, state: 'pending', waiting: parked, defers: 0, claimSeq: null,
+    claimExpiresAt: null, firstSentAt: null, deliveredAt: null, remoteOutcome: null, remoteId: null, outOfOrder: late, outboxId: outbox.id,
+    recordedAt: at, updatedAt: at,
+  };
   return { event: stored, outbox: parked ? null : outbox, duplicate: false, differences: [], parked, outOfOrder: late };
 }

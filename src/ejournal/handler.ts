@@ -53,9 +53,9 @@ export function createEjournalHandler(options: EjournalHandlerOptions): Delivery
   const wake = (target: WakeTarget | undefined) => {
     if (!target) return;
     const before = jobSeqOf(db, target.id);
-    options.schedule(target);
+    options.schedule({ id: target.id, nextAttemptAt: target.nextAttemptAt });
     const after = jobSeqOf(db, target.id);
-    if (before !== undefined && after === before + 1) preclaim(db, target.id, after, ordering, now());
+    if (before !== undefined && after === before + 1) preclaim(db, target.eventId, after, ordering, now());
   };
 
   return async (entry): Promise<DeliveryOutcome> => {

@@ -14,7 +14,7 @@ export {
 } from './vocabulary.ts';
 export { normalizeTime, type ServiceEventInput, type EventSource } from './event-input.ts';
 export {
-  recordServiceEvent, registerRnu, getServiceEvent, getServiceEventByOutbox, serviceEventsOf,
+  recordServiceEvent, registerRnu, getServiceEvent, getServiceEventByOutbox, eventIdOf, serviceEventsOf,
   EJOURNAL_OUTBOX_KIND, EJOURNAL_DESTINATION,
   type ServiceEvent, type EventState, type RecordOptions, type RecordResult,
 } from './events.ts';
@@ -22,7 +22,10 @@ export {
   raiseLifecycleEvent, attachRnu, isSkipped,
   type LifecycleContext, type LifecycleResult, type LifecycleSkip, type AttachRnuResult,
 } from './lifecycle.ts';
-export { claimEvent, resolveClaim, wakeNext, DEFAULT_ORDERING, type OrderingOptions, type ClaimResult } from './ordering.ts';
+export { createEjournalLifecycleListener, type EjournalListenerOptions } from './listener.ts';
+export {
+  claimEvent, claimInTransaction, resolveClaim, wakeNext, ClaimBatcher, DEFAULT_ORDERING, type OrderingOptions, type ClaimResult,
+} from './ordering.ts';
 export { createEjournalHandler, logEjournalDead, toMessage, type EjournalHandlerOptions } from './handler.ts';
 export {
   EjournalClient, ejournalClientFromConfig,

@@ -21,9 +21,11 @@ export interface AttentionEvent {
 
 /** Rejected and dead events, oldest first. */
 export function eventsNeedingAttention(db: Db, options: { limit?: number } = {}): AttentionEvent[] {
+  // From the outbox's state index: refused rows are 'failed', spent ones 'dead' (a skipped event keeps its dead row).
   const rows = prepared(db, `SELECT ${EVENT_COLUMNS}, o.state AS outboxState, o.attempts AS attempts, o.last_error AS lastError
-    FROM ejournal_events e JOIN outbox o ON o.id = e.outbox_id
-    WHERE e.state = 'rejected' OR (e.state = 'pending' AND o.state = 'dead') ORDER BY e.recorded_at LIMIT ?`)
+    FROM outbox o JOIN ejournal_events e ON e.id = json_extract(o.payload_json, '$.eventId') AND e.outbox_id = o.id
+    WHERE o.state IN ('failed', 'dead') AND o.kind = 'ejournal-event' AND (e.state = 'rejected' OR (e.state = 'pending' AND o.state = 'dead'))
+    ORDER BY e.recorded_at LIMIT ?`)
     .all(options.limit ?? 1000) as Array<Record<string, unknown> & { outboxState: string; attempts: number; lastError: string | null }>;
   return rows.map((r) => ({
     event: toServiceEvent(r), problem: r.outboxState === 'dead' ? 'dead' : 'rejected', attempts: r.attempts, lastError: r.lastError,

@@ -1,6 +1,6 @@
 import type { OutboxRow } from '../delivery/outbox.ts';
 import type { Db } from '../store/database.ts';
-import { EVENT_COLUMNS, toServiceEvent, type ServiceEvent } from './events.ts';
+import { EVENT_COLUMNS, eventIdOf, toServiceEvent, type ServiceEvent } from './events.ts';
 import { prepared } from './statements.ts';
 
 /**
@@ -73,20 +73,22 @@ interface Blocker {
   nextAttemptAt: string;
 }
 
-const SELECT_FOR_CLAIM = `SELECT ${EVENT_COLUMNS}, o.job_seq AS jobSeq FROM ejournal_events e JOIN outbox o ON o.id = e.outbox_id WHERE e.outbox_id = ?`;
+const SELECT_FOR_CLAIM = `SELECT ${EVENT_COLUMNS}, o.job_seq AS jobSeq FROM ejournal_events e JOIN outbox o ON o.id = e.outbox_id WHERE e.id = ? AND e.outbox_id = ?`;
 const FIRST_UNRESOLVED_BEFORE = `SELECT e.id, e.state, e.waiting, o.state AS outboxState, o.next_attempt_at AS nextAttemptAt
   FROM ejournal_events e JOIN outbox o ON o.id = e.outbox_id
   WHERE e.rnu = ? AND e.state IN ('pending', 'sending') AND (e.occurred_at < ? OR (e.occurred_at = ? AND e.rnu_seq < ?))
   ORDER BY e.occurred_at, e.rnu_seq LIMIT 1`;
 
 /** The claim (see above). Runs its own IMMEDIATE transaction; call it outside any transaction. */
-export function claimEvent(db: Db, entry: Pick<OutboxRow, 'id' | 'jobSeq'>, options: OrderingOptions, now = new Date()): ClaimResult {
+export function claimEvent(db: Db, entry: Pick<OutboxRow, 'id' | 'jobSeq' | 'payloadJson'>, options: OrderingOptions, now = new Date()): ClaimResult {
   return db.transaction(() => claimInTransaction(db, entry, options, now)).immediate();
 }
 
 /** The claim, for a caller that holds an IMMEDIATE transaction (the ClaimBatcher runs many in one). */
-export function claimInTransaction(db: Db, entry: Pick<OutboxRow, 'id' | 'jobSeq'>, options: OrderingOptions, now = new Date()): ClaimResult {
-  const row = prepared(db, SELECT_FOR_CLAIM).get(entry.id) as (Record<string, unknown> & { jobSeq: number }) | undefined;
+export function claimInTransaction(db: Db, entry: Pick<OutboxRow, 'id' | 'jobSeq' | 'payloadJson'>, options: OrderingOptions, now = new Date()): ClaimResult {
+  const eventId = eventIdOf(entry);
+  const row = eventId === undefined ? undefined
+    : prepared(db, SELECT_FOR_CLAIM).get(eventId, entry.id) as (Record<string, unknown> & { jobSeq: number }) | undefined;
   if (!row) return { kind: 'missing' };
   if (row.jobSeq !== entry.jobSeq) return { kind: 'superseded' };
   const event = toServiceEvent(row);
@@ -126,7 +128,7 @@ export function claimInTransaction(db: Db, entry: Pick<OutboxRow, 'id' | 'jobSeq
 export class ClaimBatcher {
   readonly #db: Db;
   readonly #options: OrderingOptions;
-  #pending: Array<{ entry: Pick<OutboxRow, 'id' | 'jobSeq'>; resolve: (r: ClaimResult) => void; reject: (e: unknown) => void }> = [];
+  #pending: Array<{ entry: Pick<OutboxRow, 'id' | 'jobSeq' | 'payloadJson'>; resolve: (r: ClaimResult) => void; reject: (e: unknown) => void }> = [];
   #scheduled = false;
 
   constructor(db: Db, options: OrderingOptions) {
@@ -134,7 +136,7 @@ export class ClaimBatcher {
     this.#options = options;
   }
 
-  claim(entry: Pick<OutboxRow, 'id' | 'jobSeq'>): Promise<ClaimResult> {
+  claim(entry: Pick<OutboxRow, 'id' | 'jobSeq' | 'payloadJson'>): Promise<ClaimResult> {
     return new Promise((resolve, reject) => {
       this.#pending.push({ entry, resolve, reject });
       if (!this.#scheduled) {
@@ -166,11 +168,11 @@ export class ClaimBatcher {
  * The claim lasts `claimMs` from now; if the job is not running within `claimMs - requestTimeout`, it would not
  * finish inside the claim, so the job claims again the ordinary way (see claimInTransaction).
  */
-export function preclaim(db: Db, outboxId: string, jobSeq: number, options: OrderingOptions, now = new Date()): void {
+export function preclaim(db: Db, eventId: number, jobSeq: number, options: OrderingOptions, now = new Date()): void {
   const at = now.toISOString();
   prepared(db, `UPDATE ejournal_events SET state = 'sending', claim_seq = ?, claim_expires_at = ?, waiting = 0, defers = 0,
-    first_sent_at = COALESCE(first_sent_at, ?), updated_at = ? WHERE outbox_id = ? AND state = 'pending'`)
-    .run(jobSeq, new Date(now.getTime() + options.claimMs).toISOString(), at, at, outboxId);
+    first_sent_at = COALESCE(first_sent_at, ?), updated_at = ? WHERE id = ? AND state = 'pending'`)
+    .run(jobSeq, new Date(now.getTime() + options.claimMs).toISOString(), at, at, eventId);
 }
 
 export function jobSeqOf(db: Db, outboxId: string): number | undefined {
@@ -183,10 +185,11 @@ export type Resolution =
   /** A transient failure: back to pending, still blocking its successors. */
   | { readonly kind: 'released' };
 
-/** The row to hand to engine.schedule: the next event of the RNU, made due now. */
+/** The row to hand to engine.schedule (the next event of the RNU, made due now), and that event. */
 export interface WakeTarget {
   readonly id: string;
   readonly nextAttemptAt: string;
+  readonly eventId: number;
 }
 
 /**
@@ -225,5 +228,5 @@ export function wakeNext(db: Db, rnu: string, now = new Date()): WakeTarget | un
   const at = now.toISOString();
   prepared(db, 'UPDATE ejournal_events SET waiting = 0, updated_at = ? WHERE id = ?').run(at, head.id);
   prepared(db, 'UPDATE outbox SET next_attempt_at = ?, updated_at = ? WHERE id = ?').run(at, at, head.outboxId);
-  return { id: head.outboxId, nextAttemptAt: at };
+  return { id: head.outboxId, nextAttemptAt: at, eventId: head.id };
 }

@@ -19,13 +19,14 @@ export const EJOURNAL_MIGRATION: Migration = {
       demo           INTEGER NOT NULL DEFAULT 0,       -- invented in demo mode: never for the real eJournal
       service_code   TEXT,                             -- of the first event; automatic events reuse it
       created_at     TEXT NOT NULL
-    );
+    ) WITHOUT ROWID;
 
     CREATE TABLE ejournal_events (
-      id               INTEGER PRIMARY KEY AUTOINCREMENT,
-      event_uid        TEXT NOT NULL UNIQUE,           -- sent to eJournal as the event id / Idempotency-Key
+      id               INTEGER PRIMARY KEY,            -- rows are never deleted, so ids are never reused
+      event_uid        TEXT NOT NULL,                  -- a random UUID sent to eJournal as the event id / Idempotency-Key
       rnu              TEXT NOT NULL,
-      rnu_seq          INTEGER NOT NULL,               -- 1, 2, ... per RNU in the order recorded (tie-break of equal times)
+      rnu_seq          INTEGER NOT NULL,               -- 1, 2, ... per RNU in the order recorded (tie-break of equal times);
+                                                       -- MAX + 1 inside the recording (write) transaction
       status           TEXT NOT NULL,
       occurred_at      TEXT NOT NULL,                  -- when the stage happened: ISO-8601 UTC with milliseconds
       administration   TEXT NOT NULL,                  -- ЕИК or OID
@@ -49,14 +50,14 @@ export const EJOURNAL_MIGRATION: Migration = {
       remote_outcome   TEXT,                           -- accepted | duplicate | rejected
       remote_id        TEXT,
       out_of_order     INTEGER NOT NULL DEFAULT 0,     -- recorded after a later event of its RNU had been sent
-      outbox_id        TEXT NOT NULL UNIQUE REFERENCES outbox (id),
+      outbox_id        TEXT NOT NULL REFERENCES outbox (id), -- 1:1; the outbox row's payload names this row's id
       recorded_at      TEXT NOT NULL,
       updated_at       TEXT NOT NULL,
-      UNIQUE (rnu, status, occurred_at),
-      UNIQUE (rnu, rnu_seq)
+      UNIQUE (rnu, status, occurred_at)
     );
-    CREATE INDEX ejournal_events_order ON ejournal_events (rnu, occurred_at, rnu_seq);
-    CREATE INDEX ejournal_events_unresolved ON ejournal_events (rnu, occurred_at, rnu_seq) WHERE state IN ('pending', 'sending');
+    -- Every index is one more page (often a random one) written by each event's commits, so only what needs it:
+    -- the queries of one RNU (dedup, sequence, ordering, timeline) use the unique (rnu, status, occurred_at) index
+    -- and sort the RNU's few rows; the handler finds its event by id (in the outbox payload); statistics by period.
     CREATE INDEX ejournal_events_period ON ejournal_events (occurred_at);
     CREATE INDEX ejournal_events_document ON ejournal_events (document_id) WHERE document_id IS NOT NULL;
     CREATE INDEX documents_rnu ON documents (rnu) WHERE rnu IS NOT NULL;

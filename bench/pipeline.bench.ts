@@ -1,0 +1,1235 @@
+/**
+ * Pipeline benchmark: the records-system REST API driven over HTTP against two gateways on loopback, both separate
+ * `seos-gateway serve` processes (A sends, B receives), a private redis-server, default delivery settings.
+ *
+ *   npm run bench:pipeline                           # full run (~3-4 minutes)
+ *   npx tsx bench/pipeline.bench.ts --quick          # 5 s phases and a 20 MiB large document: a smoke check
+ *   npx tsx bench/pipeline.bench.ts --profile        # CPU profiles of A and B, cut to phase 1's load and phase 2
+ *   npx tsx bench/pipeline.bench.ts --keep           # leave the temp dir (configs, logs, databases) for inspection
+ *   npx tsx bench/pipeline.bench.ts --rate 100 --open-seconds 10 --concurrency 64 --big-size 50m --strict
+ *
+ * Phases, in one run:
+ *   1. open loop: POST /v1/documents at a fixed rate (200/s) with a fresh 10 KiB base64 attachment each, whatever the
+ *      answers do: accept latency (from each request's scheduled moment), errors, and for every accepted document the
+ *      time until A's status history shows the recipient's DS_WAIT_REGISTRATION; then a bounded drain;
+ *   2. saturation: a fixed number of requests kept in flight (32): accepted/s and delivered/s sustained;
+ *   3. one large document (100 MiB) via POST /v1/documents/multipart, streamed from a file, until
+ *      DS_WAIT_REGISTRATION, on a fresh pair of gateways, with both processes' RSS sampled every 50 ms.
+ *
+ * The load generator is written here with node:http and a keep-alive Agent. A's database is read through a second,
+ * read-only SQLite connection (WAL lets it read while A writes). Markdown goes to stdout and bench/out/pipeline.md;
+ * progress to stderr. See bench/README.md.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { makeTestPki, type TestPkiManifest } from '../certs/test-pki.ts';
+import { createApiKey } from '../src/api/api-keys.ts';
+import { freePort, startRedisServer, type RedisServer } from '../src/devtools/redis-server.ts';
+import { openDatabase } from '../src/store/database.ts';
+import { makeTempDir, parseSize, removeQuietly, removeTempDirs, sizeLabel, writeRandomFile } from './lib/files.ts';
+import { machineInfo, machineMarkdown, toolVersion } from './lib/machine.ts';
+import { fmtBytes, fmtMs, fmtRate, markdownTable, passFail } from './lib/markdown.ts';
+import { mean, percentile } from './lib/stats.ts';
+
+const THIS_FILE = fileURLToPath(import.meta.url);
+const ROOT = path.resolve(path.dirname(THIS_FILE), '..');
+const OUT_FILE = path.join(ROOT, 'bench', 'out', 'pipeline.md');
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const ATTACHMENT_BYTES = 10 * KiB;
+
+const TARGET_ACCEPT_RATE = 200;
+const TARGET_ACCEPT_P99_MS = 20;
+const TARGET_DELIVERED_RATE = 200;
+const TARGET_BIG_GROWTH = 100 * MiB;
+
+const ALFA = { guid: '{0a1f0000-0000-4000-8000-00000000fe01}', eik: '000000001', name: 'Община Алфа', admin: 'obshtina-alfa' };
+const BETA = { guid: '{0b2e0000-0000-4000-8000-00000000fe02}', eik: '000000002', name: 'Община Бета', admin: 'obshtina-beta' };
+/** Statuses that end a document's wait in this benchmark (the first is success). */
+const DELIVERED = 'DS_WAIT_REGISTRATION';
+const FAILED = ['SENT_FAILED', 'DS_REJECTED'];
+
+const RUN = crypto.randomBytes(4).toString('hex');
+const log = (msg: string) => process.stderr.write(`[pipeline] ${msg}\n`);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
+
+// ---------------------------------------------------------------------------------------------------------------
+// Options
+
+interface Options {
+  quick: boolean;
+  rate: number;
+  openSeconds: number;
+  drainSeconds: number;
+  answerCapSeconds: number;
+  satSeconds: number;
+  satWarmupSeconds: number;
+  concurrency: number;
+  bigBytes: number;
+  profile: boolean;
+  keep: boolean;
+  strict: boolean;
+}
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      rate: { type: 'string' },
+      'open-seconds': { type: 'string' },
+      'drain-seconds': { type: 'string' },
+      'sat-seconds': { type: 'string' },
+      concurrency: { type: 'string' },
+      'big-size': { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      strict: { type: 'boolean', default: false },
+    },
+  });
+  const quick = values.quick ?? false;
+  const num = (v: string | undefined, d: number) => {
+    const n = v === undefined ? d : Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`not a positive number: ${v}`);
+    return n;
+  };
+  return {
+    quick,
+    rate: num(values.rate, TARGET_ACCEPT_RATE),
+    openSeconds: num(values['open-seconds'], quick ? 5 : 15),
+    drainSeconds: num(values['drain-seconds'], quick ? 15 : 40),
+    answerCapSeconds: quick ? 45 : 120,
+    satSeconds: num(values['sat-seconds'], quick ? 5 : 15),
+    satWarmupSeconds: quick ? 1 : 2,
+    concurrency: Math.round(num(values.concurrency, 32)),
+    bigBytes: parseSize(values['big-size'] ?? (quick ? '20m' : '100m')),
+    profile: values.profile ?? false,
+    keep: values.keep ?? false,
+    strict: values.strict ?? false,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Processes: /proc
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** VmRSS and VmHWM (peak RSS since start or since the last reset) in bytes. */
+function memoryOf(pid: number): { rss?: number; hwm?: number } {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string) => {
+      const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
+      return m ? Number(m[1]) * 1024 : undefined;
+    };
+    return { rss: field('VmRSS'), hwm: field('VmHWM') };
+  } catch {
+    return {};
+  }
+}
+
+/** Resets the kernel's peak-RSS mark of a process (same user): VmHWM then counts from now. */
+function resetPeak(pid: number): boolean {
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    const { rss, hwm } = memoryOf(pid);
+    return rss !== undefined && hwm !== undefined && hwm <= rss + 4 * MiB;
+  } catch {
+    return false;
+  }
+}
+
+/** utime + stime of a process (all its threads), in ms. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU time every process on the machine has used, in ms. */
+function machineBusyMs(): number {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return ((f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) * 1000) / CLK_TCK;
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** The redis-server process listening on `port`. */
+function redisPid(port: number): number | undefined {
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (/(^|\/)redis-server\b/.test(cmd) && (cmd.includes(`:${port}`) || cmd.includes(`--port ${port}`))) return Number(name);
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
+
+/** CPU ms of A, B, redis-server, this process (the load generator) and everything else, over a window. */
+interface CpuWindow { a: number; b: number; redis: number; bench: number; others: number; wallMs: number }
+
+function cpuMeter(pids: { a: number; b: number; redis?: number }): () => CpuWindow {
+  const t0 = performance.now();
+  const read = () => ({ a: cpuMs(pids.a), b: cpuMs(pids.b), redis: cpuMs(pids.redis), bench: cpuMs(process.pid), all: machineBusyMs() });
+  const s0 = read();
+  return () => {
+    const s1 = read();
+    const d = { a: s1.a - s0.a, b: s1.b - s0.b, redis: s1.redis - s0.redis, bench: s1.bench - s0.bench };
+    const ours = d.a + d.b + d.bench + (Number.isNaN(d.redis) ? 0 : d.redis);
+    return { ...d, others: Math.max(0, s1.all - s0.all - ours), wallMs: performance.now() - t0 };
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Gateways: `tsx src/cli/main.ts serve --config <file>` processes
+
+/** Every child this run started, killed at exit whatever happens (the gateway is tsx's child: both pids). */
+const liveChildren = new Set<{ tsx: ChildProcess; pid?: number }>();
+process.on('exit', () => {
+  for (const c of liveChildren) {
+    if (c.pid) try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+    try { c.tsx.kill('SIGKILL'); } catch { /* gone */ }
+  }
+});
+
+interface GatewayProcess {
+  readonly name: string;
+  /** The node process running the gateway (tsx's child). */
+  readonly pid: number;
+  readonly apiPort: number;
+  readonly dbFile: string;
+  /** performance.now() when it exited after stop(). */
+  exitedAt?: number;
+  stop(): Promise<void>;
+}
+
+function healthy(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/health', timeout: 1000, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => { req.destroy(); resolve(false); });
+  });
+}
+
+async function startGateway(name: string, configPath: string, apiPort: number, dbFile: string, logPath: string, profileDir?: string): Promise<GatewayProcess> {
+  const out = fs.openSync(logPath, 'a');
+  const nodeFlags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const tsx = spawn(TSX, [...nodeFlags, 'src/cli/main.ts', 'serve', '--config', configPath], {
+    cwd: ROOT, stdio: ['ignore', out, out], env: { ...process.env, NODE_ENV: 'production' },
+  });
+  fs.closeSync(out);
+  const entry: { tsx: ChildProcess; pid?: number } = { tsx };
+  liveChildren.add(entry);
+  const exited = new Promise<void>((resolve) => tsx.once('exit', () => resolve()));
+  const deadline = Date.now() + 45_000;
+  for (;;) {
+    if (tsx.exitCode !== null) throw new Error(`gateway ${name} exited with code ${tsx.exitCode} during start-up; see ${logPath}`);
+    if (await healthy(apiPort)) break;
+    if (Date.now() > deadline) throw new Error(`gateway ${name} did not answer /health within 45 s; see ${logPath}`);
+    await sleep(100);
+  }
+  const pid = childrenOf(tsx.pid!).find((p) => {
+    try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('main.ts'); } catch { return false; }
+  }) ?? tsx.pid!;
+  entry.pid = pid;
+  const gw: GatewayProcess = {
+    name, pid, apiPort, dbFile,
+    async stop() {
+      if (tsx.exitCode === null && tsx.signalCode === null) {
+        // SIGTERM to the gateway itself, not to tsx: tsx relays a signal only if the child confirms it within 30 ms,
+        // else it sends SIGKILL, and a gateway whose event loop is busy (a backlog of deliveries) misses that
+        // window: it would die without its clean shutdown (and without writing its CPU profile).
+        try { process.kill(pid, 'SIGTERM'); } catch { tsx.kill('SIGTERM'); }
+        const timer = setTimeout(() => {
+          log(`gateway ${name} did not stop within 15 s: SIGKILL`);
+          try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+          tsx.kill('SIGKILL');
+        }, 15_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      gw.exitedAt = performance.now();
+      liveChildren.delete(entry);
+    },
+  };
+  return gw;
+}
+
+interface Setup {
+  tmp: string;
+  pki: TestPkiManifest;
+  redis: RedisServer;
+  ports: { aApi: number; aSeos: number; bApi: number; bSeos: number };
+  participants: Array<Record<string, string>>;
+}
+
+interface Pair {
+  a: GatewayProcess;
+  b: GatewayProcess;
+  /** A connector API key of A. */
+  key: string;
+  stop(): Promise<void>;
+}
+
+/** Writes both configs (fresh data dirs under `tag`), creates A's connector key in A's database, starts B then A. */
+async function startPair(s: Setup, tag: string, profileDir?: string): Promise<Pair> {
+  const write = (who: typeof ALFA, apiPort: number, seosPort: number) => {
+    const cert = s.pki.admins.find((x) => x.name === who.admin)!;
+    const dataDir = path.join(s.tmp, `${tag}-${who.admin}`);
+    const file = path.join(s.tmp, `${tag}-${who.admin}.json`);
+    fs.writeFileSync(file, JSON.stringify({
+      host: '127.0.0.1', port: apiPort, dataDir, redisUrl: s.redis.url, logLevel: 'info',
+      self: { eik: who.eik, name: who.name, guid: who.guid },
+      signing: { pkcs12Path: cert.p12Path, password: s.pki.p12Password },
+      seos: { endpoint: { port: seosPort }, client: { allowInsecureHttp: true } },
+      registry: { participants: s.participants },
+    }, null, 2));
+    return { file, dataDir, dbFile: path.join(dataDir, 'gateway.db') };
+  };
+  const a = write(ALFA, s.ports.aApi, s.ports.aSeos);
+  const b = write(BETA, s.ports.bApi, s.ports.bSeos);
+  // The key exists before A starts, as `seos-gateway apikey create` would leave it.
+  const db = openDatabase(a.dbFile);
+  const { key } = createApiKey(db, { name: 'bench connector', role: 'connector' });
+  db.close();
+  const gb = await startGateway('B', b.file, s.ports.bApi, b.dbFile, path.join(s.tmp, `${tag}-b.log`), profileDir);
+  let ga: GatewayProcess;
+  try {
+    ga = await startGateway('A', a.file, s.ports.aApi, a.dbFile, path.join(s.tmp, `${tag}-a.log`), profileDir);
+  } catch (error) {
+    await gb.stop();
+    throw error;
+  }
+  return { a: ga, b: gb, key, stop: async () => { await Promise.all([ga.stop(), gb.stop()]); } };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// HTTP: the load generator
+
+interface HttpAnswer { status: number; body: string }
+
+/** One request; `body` is a buffer, or a function that writes (and ends) the request itself. */
+function httpRequest(
+  agent: http.Agent, port: number, method: string, urlPath: string, headers: http.OutgoingHttpHeaders,
+  body?: Buffer | ((req: http.ClientRequest) => Promise<void>), timeoutMs = 60_000,
+): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers, agent, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    if (body === undefined) req.end();
+    else if (Buffer.isBuffer(body)) req.end(body);
+    else body(req).catch((e: Error) => req.destroy(e));
+  });
+}
+
+let docCounter = 0;
+
+/** A POST /v1/documents body: Cyrillic metadata, one correspondent, a fresh random 10 KiB attachment. */
+function documentBody(): Buffer {
+  docCounter++;
+  return Buffer.from(JSON.stringify({
+    recipient: BETA.eik,
+    externalId: `bench-${RUN}-${docCounter}`,
+    document: {
+      kind: 'Заявление',
+      about: 'Искане за предоставяне на информация по преписка',
+      correspondents: [{ name: 'Иван Петров Иванов', city: 'Алфа' }],
+      // Random bytes every time: the spool is content-addressed, a repeated attachment would skip its write and fsync.
+      attachments: [{ fileName: 'приложение.pdf', mimeType: 'application/pdf', content: crypto.randomBytes(ATTACHMENT_BYTES).toString('base64') }],
+    },
+  }));
+}
+
+/** One request's record (performance.now() times; acceptWall is Date.now() when a 201 arrived). */
+interface Sent {
+  due: number;
+  start: number;
+  end: number;
+  status: number;
+  id?: string;
+  documentGuid?: string;
+  acceptWall?: number;
+  error?: string;
+}
+
+async function postDocument(agent: http.Agent, pair: Pair, due: number): Promise<Sent> {
+  const body = documentBody();
+  const start = performance.now();
+  try {
+    const r = await httpRequest(agent, pair.a.apiPort, 'POST', '/v1/documents', {
+      authorization: `Bearer ${pair.key}`, 'content-type': 'application/json', 'content-length': body.length,
+    }, body);
+    const end = performance.now();
+    if (r.status !== 201) return { due, start, end, status: r.status, error: `HTTP ${r.status}: ${r.body.slice(0, 200)}` };
+    const json = JSON.parse(r.body) as { id: string; documentGuid: string };
+    return { due, start, end, status: r.status, id: json.id, documentGuid: json.documentGuid, acceptWall: Date.now() };
+  } catch (error) {
+    return { due, start, end: performance.now(), status: 0, error: (error as Error).message };
+  }
+}
+
+/** Resolves when the request can take more, rejects when it closed first. */
+function drained(req: http.ClientRequest): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = () => { req.off('close', onClose); resolve(); };
+    const onClose = () => { req.off('drain', onDrain); reject(new Error('request closed while sending')); };
+    req.once('drain', onDrain);
+    req.once('close', onClose);
+  });
+}
+
+/** POST /v1/documents/multipart: the metadata part, then the file streamed from disk (hashed on the way). */
+async function postMultipartFile(agent: http.Agent, pair: Pair, file: string, fileName: string): Promise<{ answer: HttpAnswer; sha256: string; bytes: number }> {
+  const boundary = `----seos-bench-${crypto.randomBytes(12).toString('hex')}`;
+  const size = fs.statSync(file).size;
+  const metadata = JSON.stringify({
+    recipient: BETA.eik,
+    externalId: `bench-${RUN}-big-${++docCounter}`,
+    document: { kind: 'Писмо', about: 'Голямо приложение', attachments: [{ fileName, mimeType: 'application/octet-stream' }] },
+  });
+  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n${metadata}\r\n`
+    + `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="attachment.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const hash = crypto.createHash('sha256');
+  let bytes = 0;
+  const answer = await httpRequest(agent, pair.a.apiPort, 'POST', '/v1/documents/multipart', {
+    authorization: `Bearer ${pair.key}`, 'content-type': `multipart/form-data; boundary=${boundary}`,
+    'content-length': head.length + size + tail.length,
+  }, async (req) => {
+    req.write(head);
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 * MiB }) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      if (!req.write(chunk)) await drained(req);
+    }
+    req.end(tail);
+  }, 180_000);
+  return { answer, sha256: hash.digest('hex'), bytes };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Deliveries: A's status history, read through a second, read-only connection
+
+class DeliveryTracker {
+  private readonly db: Database.Database;
+  private readonly stmt: Database.Statement;
+  private lastId = 0;
+  private timer: NodeJS.Timeout | undefined;
+  /** document id -> `at` (ms since epoch) of its first DS_WAIT_REGISTRATION. */
+  readonly delivered = new Map<string, number>();
+  readonly failed = new Map<string, string>();
+  /** `at` of every DS_WAIT_REGISTRATION row, in id order (for rates over windows). */
+  readonly deliveryTimes: number[] = [];
+
+  constructor(file: string) {
+    this.db = new Database(file, { readonly: true, fileMustExist: true });
+    this.db.pragma('busy_timeout = 2000');
+    this.stmt = this.db.prepare(`SELECT id, document_id AS documentId, status, at FROM status_history
+      WHERE id > ? AND status IN ('${DELIVERED}', ${FAILED.map((s) => `'${s}'`).join(', ')}) ORDER BY id`);
+  }
+
+  poll(): void {
+    const rows = this.stmt.all(this.lastId) as Array<{ id: number; documentId: string; status: string; at: string }>;
+    for (const row of rows) {
+      this.lastId = Math.max(this.lastId, row.id);
+      if (row.status === DELIVERED) {
+        const at = Date.parse(row.at);
+        this.deliveryTimes.push(at);
+        if (!this.delivered.has(row.documentId)) this.delivered.set(row.documentId, at);
+      } else if (!this.failed.has(row.documentId)) {
+        this.failed.set(row.documentId, row.status);
+      }
+    }
+  }
+
+  start(intervalMs: number): void {
+    const tick = () => {
+      try { this.poll(); } catch (e) { log(`tracker: ${(e as Error).message}`); }
+      this.timer = setTimeout(tick, intervalMs);
+    };
+    tick();
+  }
+
+  /** Waits until every id is delivered or failed, or the deadline (Date.now() ms) passes. */
+  async waitFor(ids: readonly string[], deadline: number): Promise<boolean> {
+    for (;;) {
+      this.poll();
+      if (ids.every((id) => this.delivered.has(id) || this.failed.has(id))) return true;
+      if (Date.now() > deadline) return false;
+      await sleep(25);
+    }
+  }
+
+  deliveriesBetween(fromWall: number, toWall: number): number[] {
+    return this.deliveryTimes.filter((t) => t >= fromWall && t < toWall);
+  }
+
+  count(sql: string): number {
+    return (this.db.prepare(sql).get() as { n: number }).n;
+  }
+
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.db.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Statistics
+
+interface LatencyStats { n: number; p50: number; p90: number; p99: number; max: number; mean: number }
+
+function latencyStats(xs: number[]): LatencyStats {
+  return { n: xs.length, p50: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), max: xs.length ? Math.max(...xs) : Number.NaN, mean: mean(xs) };
+}
+
+/**
+ * Percentiles of a sample where some values are only known to exceed a bound (documents not delivered when the
+ * wait ended): nearest rank over all of them, the censored ones counted as larger than every measured value.
+ */
+interface CensoredValue { value?: number; atLeast?: number }
+
+function censoredPercentile(known: number[], censoredBounds: number[], p: number): CensoredValue {
+  const n = known.length + censoredBounds.length;
+  if (n === 0) return {};
+  const idx = Math.max(0, Math.ceil((p / 100) * n) - 1);
+  const s = [...known].sort((x, y) => x - y);
+  if (idx < s.length) return { value: s[idx] };
+  return { atLeast: Math.min(...censoredBounds) };
+}
+
+const fmtCensored = (c: CensoredValue) => (c.value !== undefined ? fmtMs(c.value) : c.atLeast !== undefined ? `> ${fmtMs(c.atLeast)}` : 'n/a');
+
+// ---------------------------------------------------------------------------------------------------------------
+// Phases
+
+interface Ctx {
+  pair: Pair;
+  tracker: DeliveryTracker;
+  redisPid?: number;
+}
+
+const meterOf = (ctx: Ctx) => cpuMeter({ a: ctx.pair.a.pid, b: ctx.pair.b.pid, redis: ctx.redisPid });
+
+/** A few documents through the whole pipeline first (JIT, connections, caches); not reported. */
+async function warmUp(ctx: Ctx, n: number): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  try {
+    const ids: string[] = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < n) {
+        next++;
+        const r = await postDocument(agent, ctx.pair, performance.now());
+        if (r.error) throw new Error(`warm-up: ${r.error}`);
+        ids.push(r.id!);
+      }
+    }));
+    if (!(await ctx.tracker.waitFor(ids, Date.now() + 60_000))) log('warm-up: not every document was delivered within 60 s');
+  } finally {
+    agent.destroy();
+  }
+}
+
+interface OpenResult {
+  rate: number;
+  seconds: number;
+  offered: number;
+  accepted: number;
+  errors: number;
+  errorSamples: string[];
+  /** Achieved request rate (requests started per second). */
+  sendRate: number;
+  acceptedPerSecond: number;
+  /** From each request's scheduled moment to its answer (includes any wait for a socket or a late start). */
+  latency: LatencyStats;
+  /** From the moment the request was actually written to its answer. */
+  service: LatencyStats;
+  /** How late the generator started requests. */
+  lag: LatencyStats;
+  maxInFlight: number;
+  /** Requests still unanswered `answerCapSeconds` after the last one was sent, aborted (counted in errors). */
+  aborted: number;
+  answerCapSeconds: number;
+  cpu: CpuWindow;
+  /** performance.now() bounds of the load (first scheduled request to last answer). */
+  window: { start: number; end: number };
+  delivery: {
+    deliveredInPhase: number;
+    deliveredPerSecondInPhase: number;
+    /** Delivered between the first request and the last answer (the profile's phase-1 window). */
+    deliveredInLoad: number;
+    deliveredTotal: number;
+    failed: number;
+    undelivered: number;
+    p50: CensoredValue;
+    p90: CensoredValue;
+    p99: CensoredValue;
+    max?: number;
+    /** Accepted first to delivered last, per second (only when all were delivered). */
+    endToEndRate?: number;
+    /** From the end of the load to the last delivery (when all were delivered). */
+    drainMs?: number;
+    drainLimitSeconds: number;
+    /** Deliveries per second after the load stopped (A's event loop free for delivery). */
+    drainRate: number;
+  };
+}
+
+/** Requests on a fixed schedule (rate per second) for `seconds`, whatever the answers do; then a bounded drain. */
+async function openLoop(ctx: Ctx, rate: number, seconds: number, drainSeconds: number, answerCapSeconds: number): Promise<OpenResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
+  const total = Math.round(rate * seconds);
+  const interval = 1000 / rate;
+  const sent: Sent[] = [];
+  const pending = new Set<Promise<void>>();
+  let maxInFlight = 0;
+  const stopCpu = meterOf(ctx);
+  const t0 = performance.now() + 5;
+  const t0Wall = performance.timeOrigin + t0;
+  for (let i = 0; i < total; i++) {
+    const due = t0 + i * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const p: Promise<void> = postDocument(agent, ctx.pair, due).then((r) => { sent.push(r); pending.delete(p); });
+    pending.add(p);
+    maxInFlight = Math.max(maxInFlight, pending.size);
+  }
+  const lastStart = performance.now();
+  // Bounded: whatever is still unanswered long after the last request is aborted and counted as an error.
+  const everything = Promise.all(pending);
+  let capTimer: NodeJS.Timeout | undefined;
+  const capped = await Promise.race([everything.then(() => false), new Promise<boolean>((r) => { capTimer = setTimeout(() => r(true), answerCapSeconds * 1000); })]);
+  clearTimeout(capTimer);
+  let aborted = 0;
+  if (capped) {
+    aborted = pending.size;
+    log(`open loop: ${aborted} requests unanswered ${answerCapSeconds} s after the last one was sent: aborting them`);
+    agent.destroy();
+    await everything;
+  }
+  const loadEnd = performance.now();
+  const loadEndWall = performance.timeOrigin + loadEnd;
+  agent.destroy();
+  const accepted = sent.filter((s) => s.id);
+  const errors = sent.filter((s) => !s.id);
+  log(`open loop: ${accepted.length}/${total} accepted, ${errors.length} errors; draining (at most ${drainSeconds} s)`);
+  const ids = accepted.map((s) => s.id!);
+  const drained = await ctx.tracker.waitFor(ids, Date.now() + drainSeconds * 1000);
+  const cpu = stopCpu();
+  const waitEndWall = Date.now();
+
+  const known: number[] = [];
+  const censored: number[] = [];
+  let failed = 0;
+  for (const s of accepted) {
+    const at = ctx.tracker.delivered.get(s.id!);
+    if (at !== undefined) known.push(at - s.acceptWall!);
+    else if (ctx.tracker.failed.has(s.id!)) failed++;
+    else censored.push(waitEndWall - s.acceptWall!);
+  }
+  const deliveredAts = accepted.map((s) => ctx.tracker.delivered.get(s.id!)).filter((x): x is number => x !== undefined);
+  const phaseEndWall = t0Wall + seconds * 1000;
+  const deliveredInPhase = deliveredAts.filter((t) => t < phaseEndWall).length;
+  const afterLoad = deliveredAts.filter((t) => t >= loadEndWall);
+  const lastDelivery = deliveredAts.length ? Math.max(...deliveredAts) : Number.NaN;
+  const firstAccept = accepted.length ? Math.min(...accepted.map((s) => s.acceptWall!)) : Number.NaN;
+  const allDone = drained && censored.length === 0;
+  const drainWindowMs = (allDone ? lastDelivery : waitEndWall) - loadEndWall;
+  return {
+    rate, seconds, offered: total, accepted: accepted.length, errors: errors.length,
+    errorSamples: [...new Set(errors.map((e) => e.error ?? `HTTP ${e.status}`))].slice(0, 3),
+    sendRate: total / ((lastStart - t0) / 1000),
+    acceptedPerSecond: accepted.length / ((loadEnd - t0) / 1000),
+    latency: latencyStats(accepted.map((s) => s.end - s.due)),
+    service: latencyStats(accepted.map((s) => s.end - s.start)),
+    lag: latencyStats(sent.map((s) => s.start - s.due)),
+    maxInFlight, aborted, answerCapSeconds, cpu, window: { start: t0, end: loadEnd },
+    delivery: {
+      deliveredInPhase, deliveredPerSecondInPhase: deliveredInPhase / seconds, deliveredInLoad: deliveredAts.length - afterLoad.length, deliveredTotal: known.length, failed, undelivered: censored.length,
+      p50: censoredPercentile(known, censored, 50), p90: censoredPercentile(known, censored, 90), p99: censoredPercentile(known, censored, 99),
+      max: censored.length === 0 && known.length ? Math.max(...known) : undefined,
+      endToEndRate: allDone && known.length ? known.length / ((lastDelivery - firstAccept) / 1000) : undefined,
+      drainMs: allDone ? Math.max(0, lastDelivery - loadEndWall) : undefined,
+      drainLimitSeconds: drainSeconds,
+      drainRate: drainWindowMs > 0 ? afterLoad.length / (drainWindowMs / 1000) : Number.NaN,
+    },
+  };
+}
+
+interface SatResult {
+  concurrency: number;
+  seconds: number;
+  warmupSeconds: number;
+  acceptedInWindow: number;
+  acceptedPerSecond: number;
+  errors: number;
+  errorSamples: string[];
+  accept: LatencyStats;
+  deliveredInWindow: number;
+  deliveredPerSecond: number;
+  deliveredPerSecondRange: { min: number; median: number; max: number };
+  /** Documents accepted but neither delivered nor failed when the phase ended (A's backlog). */
+  backlogAtEnd: number;
+  cpu: CpuWindow;
+  /** performance.now() bounds of the measured window. */
+  window: { start: number; end: number };
+}
+
+/** `concurrency` requests kept in flight for `seconds`; rates counted in the window after `warmupSeconds`. */
+async function saturation(ctx: Ctx, concurrency: number, seconds: number, warmupSeconds: number): Promise<SatResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  const windowStart = t0 + warmupSeconds * 1000;
+  const sent: Sent[] = [];
+  let stopCpu: (() => CpuWindow) | undefined;
+  const opened = setTimeout(() => { stopCpu = meterOf(ctx); }, windowStart - performance.now());
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) sent.push(await postDocument(agent, ctx.pair, performance.now()));
+  }));
+  clearTimeout(opened);
+  const cpu = (stopCpu ?? meterOf(ctx))();
+  agent.destroy();
+  await sleep(100);
+  ctx.tracker.poll();
+  const wall = (t: number) => performance.timeOrigin + t;
+  const windowSeconds = (end - windowStart) / 1000;
+  const inWindow = sent.filter((s) => s.id && s.end >= windowStart && s.end < end);
+  const deliveries = ctx.tracker.deliveriesBetween(wall(windowStart), wall(end));
+  const buckets = Array.from({ length: Math.floor(windowSeconds) }, () => 0);
+  for (const t of deliveries) {
+    const i = Math.floor((t - wall(windowStart)) / 1000);
+    if (i < buckets.length) buckets[i]++;
+  }
+  const errors = sent.filter((s) => !s.id);
+  const backlogAtEnd = ctx.tracker.count("SELECT COUNT(*) AS n FROM documents WHERE direction = 'out' AND status = 'PENDING'");
+  return {
+    concurrency, seconds, warmupSeconds, acceptedInWindow: inWindow.length, acceptedPerSecond: inWindow.length / windowSeconds,
+    errors: errors.length, errorSamples: [...new Set(errors.map((e) => e.error ?? `HTTP ${e.status}`))].slice(0, 3),
+    accept: latencyStats(sent.filter((s) => s.id && s.end >= windowStart).map((s) => s.end - s.start)),
+    deliveredInWindow: deliveries.length, deliveredPerSecond: deliveries.length / windowSeconds,
+    deliveredPerSecondRange: buckets.length ? { min: Math.min(...buckets), median: percentile(buckets, 50), max: Math.max(...buckets) } : { min: NaN, median: NaN, max: NaN },
+    backlogAtEnd, cpu, window: { start: windowStart, end },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Phase 3: one large document, RSS sampled every 50 ms
+
+interface MemSeries { baseline: number; sampledPeak: number; sampledPeakAt: number; hwmAtEnd?: number; hwmReset: boolean; end: number; samples: number }
+
+class RssSampler {
+  private readonly series = new Map<string, MemSeries>();
+  private timer: NodeJS.Timeout | undefined;
+  private t0 = 0;
+
+  constructor(private readonly pids: Record<string, number | undefined>) {}
+
+  /** Baseline = median VmRSS over `ms` (quiet processes), then resets each process's peak mark. */
+  async baseline(ms: number): Promise<void> {
+    const acc = new Map<string, number[]>();
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      for (const [name, pid] of Object.entries(this.pids)) {
+        const rss = pid ? memoryOf(pid).rss : undefined;
+        if (rss !== undefined) acc.set(name, [...(acc.get(name) ?? []), rss]);
+      }
+      await sleep(50);
+    }
+    for (const [name, pid] of Object.entries(this.pids)) {
+      const base = percentile(acc.get(name) ?? [], 50);
+      const hwmReset = pid ? resetPeak(pid) : false;
+      this.series.set(name, { baseline: base, sampledPeak: base, sampledPeakAt: 0, hwmReset, end: base, samples: 0 });
+    }
+  }
+
+  start(intervalMs: number): void {
+    this.t0 = performance.now();
+    const tick = () => {
+      const t = performance.now() - this.t0;
+      for (const [name, pid] of Object.entries(this.pids)) {
+        const s = this.series.get(name);
+        const rss = pid ? memoryOf(pid).rss : undefined;
+        if (!s || rss === undefined) continue;
+        s.samples++;
+        s.end = rss;
+        if (rss > s.sampledPeak) { s.sampledPeak = rss; s.sampledPeakAt = t; }
+      }
+    };
+    tick();
+    this.timer = setInterval(tick, intervalMs);
+  }
+
+  /** ms since start(). */
+  elapsed(): number {
+    return performance.now() - this.t0;
+  }
+
+  stop(): Map<string, MemSeries> {
+    clearInterval(this.timer);
+    for (const [name, pid] of Object.entries(this.pids)) {
+      const s = this.series.get(name);
+      if (s && pid && s.hwmReset) s.hwmAtEnd = memoryOf(pid).hwm;
+    }
+    return this.series;
+  }
+}
+
+interface BigResult {
+  bytes: number;
+  acceptMs: number;
+  acceptedAtMs: number;
+  deliveredAtMs?: number;
+  toDeliveredMs?: number;
+  status: number;
+  error?: string;
+  intact?: boolean;
+  mem: Map<string, MemSeries>;
+  cpu: CpuWindow;
+}
+
+async function bigDocument(ctx: Ctx, file: string, bytes: number, benchPid: number): Promise<BigResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  try {
+    // Warm-up: three small uploads through to DS_WAIT_REGISTRATION (multipart, signing and verifying code loaded).
+    const small = path.join(path.dirname(file), 'warm.bin');
+    for (let i = 0; i < 3; i++) {
+      writeRandomFile(small, 256 * KiB);
+      const r = await postMultipartFile(agent, ctx.pair, small, `загрявка-${i}.bin`);
+      if (r.answer.status !== 201) throw new Error(`large document warm-up: HTTP ${r.answer.status} ${r.answer.body.slice(0, 300)}`);
+      await ctx.tracker.waitFor([JSON.parse(r.answer.body).id], Date.now() + 30_000);
+    }
+    removeQuietly(small);
+    await sleep(1000);
+    const sampler = new RssSampler({ A: ctx.pair.a.pid, B: ctx.pair.b.pid, 'redis-server': ctx.redisPid, 'benchmark (load generator)': benchPid });
+    await sampler.baseline(1000);
+    const stopCpu = meterOf(ctx);
+    sampler.start(50);
+    const t0 = performance.now();
+    const up = await postMultipartFile(agent, ctx.pair, file, 'голямо-приложение.bin');
+    const acceptMs = performance.now() - t0;
+    const acceptedAtMs = sampler.elapsed();
+    const acceptWall = Date.now();
+    if (up.answer.status !== 201) {
+      const mem = sampler.stop();
+      return { bytes, acceptMs, acceptedAtMs, status: up.answer.status, error: up.answer.body.slice(0, 300), mem, cpu: stopCpu() };
+    }
+    const { id, documentGuid } = JSON.parse(up.answer.body) as { id: string; documentGuid: string };
+    log(`large document accepted in ${fmtMs(acceptMs)}; waiting for ${DELIVERED}`);
+    const done = await ctx.tracker.waitFor([id], Date.now() + 150_000);
+    const at = ctx.tracker.delivered.get(id);
+    const deliveredAtMs = at !== undefined ? sampler.elapsed() - (Date.now() - at) : undefined;
+    await sleep(500); // anything that still grows right after the status is written
+    const mem = sampler.stop();
+    const cpu = stopCpu();
+    // The recipient stored the same bytes: its attachment row has the file's size and SHA-256.
+    let intact: boolean | undefined;
+    try {
+      const bdb = new Database(ctx.pair.b.dbFile, { readonly: true, fileMustExist: true });
+      const row = bdb.prepare(`SELECT a.sha256, a.size FROM attachments a JOIN documents d ON d.id = a.document_id
+        WHERE d.direction = 'in' AND d.document_guid = ?`).get(documentGuid) as { sha256: string; size: number } | undefined;
+      bdb.close();
+      intact = row ? row.sha256 === up.sha256 && row.size === bytes : false;
+    } catch {
+      intact = undefined;
+    }
+    return {
+      bytes, acceptMs, acceptedAtMs, deliveredAtMs, toDeliveredMs: at !== undefined ? at - acceptWall : undefined, status: up.answer.status,
+      error: done ? (ctx.tracker.failed.get(id) ? `document ${ctx.tracker.failed.get(id)}` : undefined) : `no ${DELIVERED} within 150 s`,
+      intact, mem, cpu,
+    };
+  } finally {
+    agent.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// CPU profiles (--profile): self time by area and function, cut to a window
+
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+interface ProfileSummary { totalMs: number; idleMs: number; byArea: Array<[string, number]>; byFunction: Array<[string, number]> }
+
+const NATIVE_FS = /^(fsync|fdatasync|writeBuffer|writeBuffers|writeString|open|close|fstat|lstat|stat|rename|mkdir|readFileUtf8|readBuffer|read|unlink|readdir|existsSync|access|internalModuleStat) $/;
+const NATIVE_SQLITE = /^(run|get|all|iterate|exec|prepare|pragma|transaction|Statement|Database) $/;
+const AREAS: Array<[RegExp, string]> = [
+  [/^\(idle\)/, '(idle: waiting for I/O)'],
+  [/^\(garbage collector\)/, 'garbage collection'],
+  [/^\(program\)/, '(program: native, unattributed)'],
+  [/^(fsync|fdatasync|fsyncSync) /, 'fsync (content store)'],
+  [NATIVE_SQLITE, 'SQLite (better-sqlite3, native)'],
+  [/better-sqlite3\//, 'SQLite (better-sqlite3, native)'],
+  [NATIVE_FS, 'node: fs syscalls'],
+  [/ node:internal\/crypto\/sig/, 'RSA sign / verify (node:crypto)'],
+  [/ node:internal\/crypto\//, 'node:crypto: hashes, other'],
+  [/\/src\/xmldsig\//, 'xmldsig: c14n, digests, signature'],
+  [/\/src\/xml\//, 'xml: our parser'],
+  [/\/src\/seos\/soap\//, 'seos: SOAP client / envelope'],
+  [/\/src\/seos\//, 'seos: build, parse, receiver, outbound'],
+  [/\/src\/api\//, 'api: routes, uploads, views'],
+  [/\/src\/store\//, 'store: repositories, content store'],
+  [/\/src\/delivery\//, 'delivery engine'],
+  [/\/src\/audit\//, 'audit: delivery log'],
+  [/\/src\//, 'gateway: other'],
+  [/\/node_modules\/(bullmq|msgpackr)/, 'BullMQ'],
+  [/\/node_modules\/(ioredis|@ioredis|redis-parser|redis-errors|standard-as-callback|cluster-key-slot)\//, 'ioredis'],
+  [/\/node_modules\/(ajv|ajv-formats|fast-uri)\//, 'Ajv (JSON Schema validation)'],
+  [/\/node_modules\/(fastify|avvio|find-my-way|light-my-request|@fastify|fast-json-stringify|fast-querystring|secure-json-parse|busboy)\//, 'Fastify'],
+  [/\/node_modules\/(pino|sonic-boom|thread-stream|pino-std-serializers|fast-redact|@pinojs)\//, 'pino logging'],
+  [/\/node_modules\/(@xmldom|fast-xml-parser|strnum)\//, 'XML libraries'],
+  [/\/node_modules\//, 'other libraries'],
+  [/ node:internal\/(http|_http|net|stream|streams|dns|timers|async_hooks)|node:(http|net|stream|_http)|_http_/, 'node: HTTP, net, streams, timers'],
+  [/^JSONParse|^JSONStringify|^parse \S*$|^stringify \S*$/, 'JSON parse / stringify'],
+  [/ node:/, 'node: other internals'],
+];
+
+function summarizeProfile(profile: CpuProfile, window: { fromEndMs: number; toEndMs: number }): ProfileSummary {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<number, number>();
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i] ?? 0;
+    const dt = (profile.timeDeltas[i + 1] ?? 0) / 1000;
+    const beforeEnd = (profile.endTime - t) / 1000;
+    if (beforeEnd > window.fromEndMs || beforeEnd < window.toEndMs) continue;
+    self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + dt);
+  }
+  const areas = new Map<string, number>();
+  const functions = new Map<string, number>();
+  let totalMs = 0;
+  let idleMs = 0;
+  for (const [id, ms] of self) {
+    const frame = byId.get(id)!.callFrame;
+    const url = frame.url.replace(/^file:\/\//, '').replace(ROOT, '');
+    const key = `${frame.functionName || '(anonymous)'} ${url}`;
+    const area = AREAS.find(([re]) => re.test(key))?.[1] ?? 'other';
+    totalMs += ms;
+    if (area.startsWith('(idle')) idleMs += ms;
+    areas.set(area, (areas.get(area) ?? 0) + ms);
+    const fnKey = `${frame.functionName || '(anonymous)'}${url ? ` ${path.basename(url)}:${frame.lineNumber + 1}` : ''}`;
+    functions.set(fnKey, (functions.get(fnKey) ?? 0) + ms);
+  }
+  const top = (m: Map<string, number>, n: number) => [...m.entries()].sort((x, y) => y[1] - x[1]).slice(0, n);
+  return { totalMs, idleMs, byArea: top(areas, 14), byFunction: top(functions, 16).filter(([k]) => !k.startsWith('(idle)')) };
+}
+
+const profileCache = new Map<string, CpuProfile>();
+
+function loadProfile(dir: string, gw: GatewayProcess, window: { start: number; end: number }): ProfileSummary | undefined {
+  if (!fs.existsSync(dir) || gw.exitedAt === undefined) return undefined;
+  // The main thread's profile: CPU.<date>.<time>.<pid>.0.<seq>.cpuprofile (thread id 0).
+  const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile') && f.includes(`.${gw.pid}.0.`));
+  if (!file) return undefined;
+  const full = path.join(dir, file);
+  const profile = profileCache.get(full) ?? (JSON.parse(fs.readFileSync(full, 'utf8')) as CpuProfile);
+  profileCache.set(full, profile);
+  return summarizeProfile(profile, { fromEndMs: gw.exitedAt - window.start, toEndMs: gw.exitedAt - window.end });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Report
+
+const ms = fmtMs;
+const share = (cpu: number, wall: number) => (Number.isFinite(cpu) && wall > 0 ? `${((cpu / wall) * 100).toFixed(0)}%` : 'n/a');
+const pct = (part: number, whole: number) => (whole > 0 ? `${((part / whole) * 100).toFixed(1)}%` : 'n/a');
+const perDoc = (cpu: number, n: number) => (n > 0 && Number.isFinite(cpu) ? fmtMs(cpu / n) : 'n/a');
+const rate = (x: number) => fmtRate(x, '/s');
+
+interface Results {
+  opts: Options;
+  header: string;
+  loadAtEnd: string;
+  open: OpenResult;
+  sat: SatResult;
+  peakRss: { a?: number; b?: number; redis?: number };
+  big?: BigResult;
+  bigError?: string;
+  profiles?: { open: { a?: ProfileSummary; b?: ProfileSummary }; sat: { a?: ProfileSummary; b?: ProfileSummary } };
+}
+
+function bigGrowth(s: MemSeries | undefined): { peak: number; growth: number } | undefined {
+  if (!s) return undefined;
+  const peak = Math.max(s.sampledPeak, s.hwmAtEnd ?? 0);
+  return { peak, growth: peak - s.baseline };
+}
+
+function targets(r: Results): Array<{ name: string; measured: string; ok: boolean | undefined }> {
+  const { open, sat, big } = r;
+  const acceptOk = open.errors === 0 && open.latency.p99 < TARGET_ACCEPT_P99_MS && open.acceptedPerSecond >= open.rate * 0.98;
+  const deliveredOk = sat.deliveredPerSecond >= TARGET_DELIVERED_RATE;
+  const a = bigGrowth(big?.mem.get('A'));
+  const b = bigGrowth(big?.mem.get('B'));
+  const bigOk = big && !big.error && a && b ? a.growth <= TARGET_BIG_GROWTH && b.growth <= TARGET_BIG_GROWTH : big || r.bigError ? false : undefined;
+  return [
+    {
+      name: `API accept p99 < ${TARGET_ACCEPT_P99_MS} ms at ${open.rate} requests/s`,
+      measured: `p99 ${ms(open.latency.p99)} (p50 ${ms(open.latency.p50)}, max ${ms(open.latency.max)}); ${rate(open.acceptedPerSecond)} accepted, ${open.errors} errors`,
+      ok: acceptOk,
+    },
+    {
+      name: `≥ ${TARGET_DELIVERED_RATE} documents/s delivered end to end (10 KiB attachments)`,
+      measured: `${rate(sat.deliveredPerSecond)} sustained at saturation (per second ${sat.deliveredPerSecondRange.min}–${sat.deliveredPerSecondRange.max}); ${rate(open.delivery.deliveredPerSecondInPhase)} during the open loop`,
+      ok: deliveredOk,
+    },
+    {
+      name: `${sizeLabel(r.opts.bigBytes)} attachment through the pipeline raises no process's RSS by more than ${fmtBytes(TARGET_BIG_GROWTH)}`,
+      measured: r.bigError ? `not measured: ${r.bigError}` : big?.error ? `${big.error}; A +${fmtBytes(a?.growth)}, B +${fmtBytes(b?.growth)}` : `A +${fmtBytes(a?.growth)}, B +${fmtBytes(b?.growth)}`,
+      ok: bigOk,
+    },
+  ];
+}
+
+function render(r: Results): string {
+  const out: string[] = [];
+  const { open, sat, big, opts } = r;
+  out.push(`# Pipeline benchmark: REST API → gateway A → SEOS → gateway B${opts.quick ? ' (--quick: short phases, smoke check only)' : ''}`, '', r.header, `- Load average at end: ${r.loadAtEnd}`, '');
+  out.push('Two `seos-gateway serve` processes on loopback (`tsx src/cli/main.ts serve --config …`), a private redis-server, static',
+    'participants, plain HTTP, log level info (to files), default delivery and retry settings. The load generator (this process,',
+    '`node:http` with a keep-alive Agent) calls A\'s REST API with a connector API key; A signs, stores and queues each document,',
+    'delivers it to B, B verifies and stores it and answers with a signed DS_WAIT_REGISTRATION, which A verifies and applies.',
+    'Deliveries are observed through a read-only SQLite connection to A\'s database (`status_history`).', '');
+
+  out.push('## Targets', '');
+  out.push(markdownTable(['target', 'measured', 'result'], targets(r).map((t) => [t.name, t.measured, passFail(t.ok)]), ['left', 'left', 'center']), '');
+
+  const d = open.delivery;
+  out.push(`## Phase 1: open loop, ${open.rate} requests/s for ${open.seconds} s`, '');
+  out.push(`POST /v1/documents with a fresh ${ATTACHMENT_BYTES / KiB} KiB attachment (base64 in JSON, unique externalId), sent on a fixed schedule whatever the answers do.`, '');
+  out.push(markdownTable(['measure', 'n', 'p50', 'p90', 'p99', 'max'], [
+    ['accept latency (scheduled moment → 201)', String(open.latency.n), ms(open.latency.p50), ms(open.latency.p90), ms(open.latency.p99), ms(open.latency.max)],
+    ['accept service time (request written → 201)', String(open.service.n), ms(open.service.p50), ms(open.service.p90), ms(open.service.p99), ms(open.service.max)],
+    ['generator start lag', String(open.lag.n), ms(open.lag.p50), ms(open.lag.p90), ms(open.lag.p99), ms(open.lag.max)],
+    [`201 → ${DELIVERED} in A's status history`, `${d.deliveredTotal}/${open.accepted}`, fmtCensored(d.p50), fmtCensored(d.p90), fmtCensored(d.p99), d.max !== undefined ? ms(d.max) : d.undelivered ? `> ${d.drainLimitSeconds} s after the load` : 'n/a'],
+  ]), '');
+  const drainText = d.drainMs !== undefined
+    ? `everything delivered ${ms(d.drainMs)} after the last answer (${rate(d.drainRate)} meanwhile)`
+    : `${d.undelivered} of ${open.accepted} not delivered ${d.drainLimitSeconds} s after the last answer (delivering ${rate(d.drainRate)} meanwhile${d.drainRate > 0 ? `: about ${Math.round(d.undelivered / d.drainRate)} s more at that rate` : ''})`;
+  out.push(markdownTable(['measure', 'value'], [
+    ['offered / accepted / errors', `${open.offered} / ${open.accepted} / ${open.errors}${open.aborted ? ` (${open.aborted} aborted: unanswered ${open.answerCapSeconds} s after the last request)` : ''}${open.errorSamples.length ? ` (${open.errorSamples.join('; ')})` : ''}`],
+    ['requests sent / accepted per second', `${rate(open.sendRate)} / ${rate(open.acceptedPerSecond)} (first request → last answer, ${((open.window.end - open.window.start) / 1000).toFixed(1)} s)`],
+    ['most requests in flight', String(open.maxInFlight)],
+    [`delivered during the ${open.seconds} s phase`, `${d.deliveredInPhase} (${rate(d.deliveredPerSecondInPhase)})`],
+    ['delivered/s, first accept → last delivery', d.endToEndRate !== undefined ? rate(d.endToEndRate) : 'n/a (not all delivered)'],
+    ['after the load stopped', drainText],
+    ['failed (SENT_FAILED / DS_REJECTED)', String(d.failed)],
+  ], ['left', 'left']), '');
+
+  out.push(`## Phase 2: saturation, ${sat.concurrency} requests in flight for ${sat.seconds} s`, '');
+  out.push(markdownTable(['measure', 'value'], [
+    [`accepted/s (last ${sat.seconds - sat.warmupSeconds} s)`, `${rate(sat.acceptedPerSecond)} (${sat.acceptedInWindow} documents; ${sat.errors} errors${sat.errorSamples.length ? `: ${sat.errorSamples.join('; ')}` : ''})`],
+    ['accept service time p50 / p90 / p99 / max', `${ms(sat.accept.p50)} / ${ms(sat.accept.p90)} / ${ms(sat.accept.p99)} / ${ms(sat.accept.max)}`],
+    [`delivered/s (${DELIVERED} rows in the same window)`, `${rate(sat.deliveredPerSecond)} (${sat.deliveredInWindow}; per second min ${sat.deliveredPerSecondRange.min}, median ${sat.deliveredPerSecondRange.median}, max ${sat.deliveredPerSecondRange.max})`],
+    ['A\'s backlog at the end (documents still PENDING)', String(sat.backlogAtEnd)],
+  ], ['left', 'left']), '');
+  out.push('Deliveries in the window include documents left over from phase 1: the pipeline is saturated either way, so this is its sustained rate.', '');
+
+  out.push('## CPU (share of one core; 2 cores = 200%)', '');
+  const cpuRow = (name: string, c: CpuWindow, accepted: number, delivered: number) => [name, share(c.a, c.wallMs), share(c.b, c.wallMs), share(c.redis, c.wallMs), share(c.bench, c.wallMs), share(c.others, c.wallMs),
+    `${accepted} / ${delivered}`, perDoc(c.a, accepted), perDoc(c.b, delivered)];
+  const satDelivered = sat.deliveredInWindow;
+  out.push(markdownTable(['window', 'A', 'B', 'redis', 'load generator', 'others', 'accepted / delivered', 'A CPU per accepted', 'B CPU per delivered'], [
+    cpuRow(`phase 1 (load + drain, ${(open.cpu.wallMs / 1000).toFixed(0)} s)`, open.cpu, open.accepted, d.deliveredTotal),
+    cpuRow(`phase 2 (last ${sat.seconds - sat.warmupSeconds} s)`, sat.cpu, sat.acceptedInWindow, satDelivered),
+    ...(big ? [cpuRow(`phase 3 (${sizeLabel(big.bytes)} document)`, big.cpu, 1, 1)] : []),
+  ]), '');
+  out.push('A\'s CPU covers both its accepting and its delivering, so *per accepted* is an upper bound of the accept path when it also delivered in the window.', '');
+  out.push('*others* is every other process on the machine in the same window (other builds and tests); when it is high the absolute rates say more about the machine than about this code.', '');
+
+  out.push('## Peak RSS, phases 1-2', '');
+  out.push(markdownTable(['process', 'peak RSS (VmHWM)'], [
+    ['A (`serve`)', fmtBytes(r.peakRss.a)], ['B (`serve`)', fmtBytes(r.peakRss.b)], ['redis-server', fmtBytes(r.peakRss.redis)],
+  ]), '');
+
+  out.push(`## Phase 3: one ${sizeLabel(opts.bigBytes)} attachment`, '');
+  if (r.bigError) {
+    out.push(`Not measured: ${r.bigError}`, '');
+  } else if (big) {
+    out.push(`A fresh pair of gateways (new data dirs, Redis flushed) after three 256 KiB warm-up uploads. POST /v1/documents/multipart, the \`metadata\` part then the file streamed from disk; RSS of each process from /proc/<pid>/status every 50 ms. Baseline = median VmRSS over 1 s before the upload; the kernel's peak mark (VmHWM) is reset at that moment, so peak = max(sampled VmRSS, VmHWM at the end).`, '');
+    out.push(markdownTable(['measure', 'value'], [
+      ['upload + accept (request start → 201)', ms(big.acceptMs)],
+      [`201 → ${DELIVERED}`, big.toDeliveredMs !== undefined ? ms(big.toDeliveredMs) : 'n/a'],
+      ['total', big.toDeliveredMs !== undefined ? ms(big.acceptMs + big.toDeliveredMs) : 'n/a'],
+      ['B stored the same bytes (size and SHA-256)', big.intact === undefined ? 'n/a' : big.intact ? 'yes' : 'NO'],
+      ...(big.error ? [['error', big.error]] : []),
+    ], ['left', 'left']), '');
+    const when = (t: number) => (t <= big.acceptedAtMs ? `during upload (+${(t / 1000).toFixed(1)} s)` : big.deliveredAtMs === undefined || t <= big.deliveredAtMs ? `after 201, before ${DELIVERED} (+${(t / 1000).toFixed(1)} s)` : `after ${DELIVERED} (+${(t / 1000).toFixed(1)} s)`);
+    out.push(markdownTable(['process', 'baseline', 'peak sampled', 'VmHWM since baseline', 'growth', 'peak seen', 'at end', `≤ ${fmtBytes(TARGET_BIG_GROWTH)}`], [...big.mem.entries()].map(([name, s]) => {
+      const g = bigGrowth(s)!;
+      const inTarget = name === 'A' || name === 'B';
+      return [name, fmtBytes(s.baseline), fmtBytes(s.sampledPeak), s.hwmReset ? fmtBytes(s.hwmAtEnd) : 'n/a (reset failed)', `+${fmtBytes(g.growth)}`, when(s.sampledPeakAt), fmtBytes(s.end),
+        inTarget ? passFail(g.growth <= TARGET_BIG_GROWTH) : '(not a target)'];
+    })), '');
+    out.push(`Timeline: 201 at +${(big.acceptedAtMs / 1000).toFixed(1)} s${big.deliveredAtMs !== undefined ? `, ${DELIVERED} at +${(big.deliveredAtMs / 1000).toFixed(1)} s` : ''} after the upload started.`, '');
+  }
+
+  if (r.profiles) {
+    out.push('## Where the time goes (CPU profiles)', '');
+    out.push('Both gateways ran with `--cpu-prof` through phases 1-2 (the profiler costs a few percent); the samples are cut to each window. Self time on the main thread; a thread blocked in a synchronous call (fsync, a SQLite commit) counts as time in that call; *(idle)* is the event loop waiting, so a process with little idle time is at its limit even when its CPU share is low.', '');
+    const windows = [
+      { title: `phase 1 load (${open.rate}/s offered, first request → last answer)`, p: r.profiles.open, accepted: open.accepted, delivered: d.deliveredInLoad },
+      { title: `phase 2 window (${sat.concurrency} in flight)`, p: r.profiles.sat, accepted: sat.acceptedInWindow, delivered: satDelivered },
+    ];
+    for (const w of windows) {
+      for (const [name, p] of [['A', w.p.a], ['B', w.p.b]] as const) {
+        if (!p) { out.push(`${name}, ${w.title}: no profile found.`, ''); continue; }
+        const n = name === 'A' ? w.accepted : w.delivered;
+        const per = name === 'A' ? 'per accepted' : 'per delivered';
+        out.push(`### ${name}, ${w.title}: ${ms(p.totalMs)} sampled, idle ${pct(p.idleMs, p.totalMs)}; busy ${per} document ${perDoc(p.totalMs - p.idleMs, n)} (${n})`, '');
+        out.push(markdownTable(['area', 'self time', 'share', per], p.byArea.map(([k, v]) => [k, ms(v), pct(v, p.totalMs), perDoc(v, n)]), ['left', 'right', 'right', 'right']), '');
+        out.push(markdownTable(['function (top by self time)', 'self time', 'share'], p.byFunction.slice(0, 12).map(([k, v]) => [k, ms(v), pct(v, p.totalMs)]), ['left', 'right', 'right']), '');
+      }
+    }
+  }
+
+  out.push('## Notes', '');
+  out.push(`- Accept latency is measured from each request's scheduled moment (so a stalled server or a late generator start counts, no coordinated omission); the service time from when the request was actually written. Time to ${DELIVERED} = the \`at\` of A's status-history row (A's clock, written when B's verified reply was applied) minus the moment the 201 arrived here (the same clock).`,
+    `- Percentiles of the time to ${DELIVERED} count documents not delivered by the end of the wait as larger than every measured value; a "> x" entry means that percentile falls among them (x = the shortest of their waits).`,
+    '- Both gateways share 2 cores with the load generator, redis-server and whatever else runs on the machine.',
+    '');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<void> {
+  const opts = options();
+  const info = machineInfo();
+  const header = machineMarkdown(info, { 'redis-server': toolVersion('redis-server', ['--version']) });
+  const started = performance.now();
+  // --keep leaves the temp dir (configs, logs, databases, profiles; not the large file) for inspection.
+  const tmp = opts.keep ? fs.mkdtempSync(path.join(os.tmpdir(), 'seos-bench-pipeline-')) : makeTempDir('seos-bench-pipeline-');
+  log(`working in ${tmp}`);
+  // Bounded in time whatever happens: the exit handlers kill the gateways and redis-server, and remove the temp dir.
+  const watchdog = setTimeout(() => { log('time limit (10 min) reached: giving up'); process.exit(3); }, 10 * 60_000);
+  watchdog.unref();
+
+  const pki = makeTestPki({ out: path.join(tmp, 'pki') });
+  const redis = await startRedisServer();
+  const bigFile = path.join(tmp, 'big-attachment.bin');
+  let pair: Pair | undefined;
+  let tracker: DeliveryTracker | undefined;
+  try {
+    const ports = { aApi: await freePort(), aSeos: await freePort(), bApi: await freePort(), bSeos: await freePort() };
+    const cert = (name: string) => pki.admins.find((x) => x.name === name)!;
+    const participants = [
+      { guid: ALFA.guid, eik: ALFA.eik, name: ALFA.name, certificateSN: cert(ALFA.admin).serialHex, endpointUrl: `http://127.0.0.1:${ports.aSeos}/seos` },
+      { guid: BETA.guid, eik: BETA.eik, name: BETA.name, certificateSN: cert(BETA.admin).serialHex, endpointUrl: `http://127.0.0.1:${ports.bSeos}/seos` },
+    ];
+    const setup: Setup = { tmp, pki, redis, ports, participants };
+    const rPid = redisPid(redis.port);
+    const profDir = opts.profile ? path.join(tmp, 'prof') : undefined;
+
+    log(`starting gateways B and A (serve)${opts.profile ? ' with --cpu-prof' : ''}`);
+    pair = await startPair(setup, 'load', profDir);
+    tracker = new DeliveryTracker(pair.a.dbFile);
+    tracker.start(25);
+    const ctx: Ctx = { pair, tracker, redisPid: rPid };
+
+    log('warm-up: 100 documents through the pipeline');
+    await warmUp(ctx, 100);
+
+    log(`phase 1: open loop at ${opts.rate} requests/s for ${opts.openSeconds} s`);
+    const open = await openLoop(ctx, opts.rate, opts.openSeconds, opts.drainSeconds, opts.answerCapSeconds);
+    log(`phase 1: accept p50 ${ms(open.latency.p50)} p99 ${ms(open.latency.p99)}; delivered ${open.delivery.deliveredTotal}/${open.accepted}, p50 ${fmtCensored(open.delivery.p50)} p99 ${fmtCensored(open.delivery.p99)}`);
+
+    log(`phase 2: saturation, ${opts.concurrency} in flight for ${opts.satSeconds} s`);
+    const sat = await saturation(ctx, opts.concurrency, opts.satSeconds, opts.satWarmupSeconds);
+    log(`phase 2: ${sat.acceptedPerSecond.toFixed(1)} accepted/s, ${sat.deliveredPerSecond.toFixed(1)} delivered/s, backlog ${sat.backlogAtEnd}`);
+    const peakRss = { a: memoryOf(pair.a.pid).hwm, b: memoryOf(pair.b.pid).hwm, redis: rPid ? memoryOf(rPid).hwm : undefined };
+
+    tracker.close();
+    tracker = undefined;
+    log('stopping the first pair of gateways');
+    const first = pair;
+    pair = undefined;
+    await first.stop();
+    let profiles: Results['profiles'];
+    if (profDir) {
+      profiles = {
+        open: { a: loadProfile(profDir, first.a, open.window), b: loadProfile(profDir, first.b, open.window) },
+        sat: { a: loadProfile(profDir, first.a, sat.window), b: loadProfile(profDir, first.b, sat.window) },
+      };
+    }
+
+    let big: BigResult | undefined;
+    let bigError: string | undefined;
+    try {
+      await redis.flushAll(); // the first pair's queued jobs belong to a database that is no longer used
+      log(`phase 3: writing a ${sizeLabel(opts.bigBytes)} file; starting a fresh pair of gateways`);
+      writeRandomFile(bigFile, opts.bigBytes);
+      pair = await startPair(setup, 'big');
+      tracker = new DeliveryTracker(pair.a.dbFile);
+      tracker.start(25);
+      log(`phase 3: one ${sizeLabel(opts.bigBytes)} document via /v1/documents/multipart`);
+      big = await bigDocument({ pair, tracker, redisPid: rPid }, bigFile, opts.bigBytes, process.pid);
+      const g = (name: string) => bigGrowth(big!.mem.get(name))?.growth;
+      log(`phase 3: accept ${ms(big.acceptMs)}, to ${DELIVERED} ${ms(big.toDeliveredMs)}; RSS growth A +${fmtBytes(g('A'))}, B +${fmtBytes(g('B'))}${big.error ? `; ${big.error}` : ''}`);
+    } catch (error) {
+      bigError = (error as Error).message;
+      log(`phase 3 failed: ${bigError}`);
+    }
+
+    const results: Results = { opts, header, loadAtEnd: machineInfo().loadAverage, open, sat, peakRss, big, bigError, profiles };
+    const report = render(results);
+    fs.mkdirSync(path.dirname(OUT_FILE), { recursive: true });
+    fs.writeFileSync(OUT_FILE, report + '\n');
+    process.stdout.write(report + '\n');
+    log(`report written to ${path.relative(process.cwd(), OUT_FILE)} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    if (opts.strict && targets(results).some((t) => t.ok !== true)) process.exitCode = 1;
+  } finally {
+    tracker?.close();
+    await pair?.stop().catch((e) => log(`stopping gateways: ${(e as Error).message}`));
+    await redis.stop().catch((e) => log(`stopping redis-server: ${(e as Error).message}`));
+    removeQuietly(bigFile);
+    removeTempDirs();
+    if (opts.keep) log(`kept ${tmp}`);
+    clearTimeout(watchdog);
+  }
+}
+
+await main();
