@@ -137,6 +137,9 @@ export class DeliveryEngine {
 
   /** Schedules every pending row that has no live job. Returns how many it scheduled. */
   async reconcile(): Promise<number> {
+    // Rows scheduled or settled after this moment may have jobs the snapshot below does not show yet: they are
+    // left to the next round rather than given a second job (which would send the same message twice).
+    const snapshotAt = new Date(Date.now() - 1000).toISOString();
     const live = new Set<string>();
     const states = ['waiting', 'delayed', 'active', 'prioritized', 'waiting-children'] as const;
     const page = 1000;
@@ -147,7 +150,7 @@ export class DeliveryEngine {
     }
     let scheduled = 0;
     for (const row of pendingEntries(this.options.db)) {
-      if (live.has(`${row.id}.${row.jobSeq}`)) continue;
+      if (live.has(`${row.id}.${row.jobSeq}`) || row.updatedAt >= snapshotAt) continue;
       this.schedule(row);
       scheduled++;
     }
@@ -231,6 +234,7 @@ export class DeliveryEngine {
     const attempts = row.attempts + 1;
     let reschedule: Date | undefined;
     let final: 'delivered' | 'failed' | 'dead' | undefined;
+    // IMMEDIATE: it reads, then writes; with workers in several processes a deferred one fails with SQLITE_BUSY_SNAPSHOT.
     db.transaction(() => {
       if (getOutboxEntry(db, row.id)?.jobSeq !== row.jobSeq) return; // superseded while we were delivering
       outcome.commit?.();
@@ -256,7 +260,7 @@ export class DeliveryEngine {
       }
       reschedule = new Date(Date.now() + delay);
       updateOutbox(db, row.id, { attempts, nextAttemptAt: reschedule, lastError: `${outcome.code}: ${outcome.detail ?? ''}`.slice(0, 500) });
-    })();
+    }).immediate();
     const after = getOutboxEntry(db, row.id) ?? row;
     if (reschedule) this.schedule({ id: row.id, nextAttemptAt: reschedule.toISOString() });
     if (final === 'delivered') this.options.events?.delivered?.(after);

@@ -59,8 +59,10 @@ export function entriesForDocument(db: Db, documentId: string): OutboxRow[] {
 
 /** Bumps the job sequence: the job carrying the new number is the only one that may act on the row. */
 export function bumpJobSeq(db: Db, id: string): number {
-  db.prepare('UPDATE outbox SET job_seq = job_seq + 1 WHERE id = ?').run(id);
-  return (db.prepare('SELECT job_seq AS s FROM outbox WHERE id = ?').get(id) as { s: number }).s;
+  // updated_at moves too: the reconciler leaves alone rows touched after it looked at the queue.
+  const row = db.prepare('UPDATE outbox SET job_seq = job_seq + 1, updated_at = ? WHERE id = ? RETURNING job_seq AS s')
+    .get(new Date().toISOString(), id) as { s: number } | undefined;
+  return row?.s ?? 0;
 }
 
 export interface AttemptRecord {
