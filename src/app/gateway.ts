@@ -1,11 +1,11 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import type { ConnectionOptions } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { buildSeosEndpoint } from '../api/seos-endpoint.ts';
 import { buildServer, createLogger } from '../api/server.ts';
 import { DeliveryLog } from '../audit/index.ts';
-import type { GatewayConfig, TlsFiles } from '../config/index.ts';
+import type { GatewayConfig } from '../config/index.ts';
+import { readTlsFiles } from '../config/tls-files.ts';
 import { DeliveryEngine } from '../delivery/engine.ts';
 import type { OutboxRow } from '../delivery/outbox.ts';
 import { GatewayError } from '../errors/index.ts';
@@ -68,14 +68,14 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
 
   const registrySync = config.registry.url
     ? new RegistrySync({
-      client: createRegistryClient({ url: config.registry.url, tls: readTls(config.registry.tls), allowInsecureHttp: config.registry.allowInsecureHttp }),
+      client: createRegistryClient({ url: config.registry.url, tls: readTlsFiles(config.registry.tls, '$.registry.tls') as never, allowInsecureHttp: config.registry.allowInsecureHttp }),
       directory, intervalMs: config.registry.syncIntervalMinutes * 60_000, fullEveryMs: config.registry.fullSyncHours * 3600_000,
       logger: logger.child({ component: 'registry' }),
     })
     : undefined;
 
   const client = createSeosClient({
-    tls: readTls(config.seos.client.tls),
+    tls: readTlsFiles(config.seos.client.tls, '$.seos.client.tls') as never,
     rejectUnauthorized: config.seos.client.rejectUnauthorized,
     connectTimeoutMs: config.seos.client.connectTimeoutMs,
     responseTimeoutMs: config.seos.client.responseTimeoutMs,
@@ -191,18 +191,6 @@ function loadIdentity(config: GatewayConfig): SigningIdentity {
   if (s.pkcs12Path) return loadSigningIdentity({ pkcs12Path: s.pkcs12Path, password: s.password?.reveal() ?? '' });
   if (s.keyPath && s.certPath) return loadSigningIdentity({ keyPath: s.keyPath, certPath: s.certPath, passphrase: s.password?.reveal() });
   throw new GatewayError('GW_ERR_CONFIG_INVALID', '$.signing: a PKCS#12 file (pkcs12Path) or a PEM key and certificate (keyPath, certPath) is required');
-}
-
-function readTls(tls: TlsFiles | undefined) {
-  if (!tls) return undefined;
-  const read = (p: string | undefined) => (p ? fs.readFileSync(p) : undefined);
-  return {
-    ...(tls.keyPath ? { key: read(tls.keyPath) } : {}),
-    ...(tls.certPath ? { cert: read(tls.certPath) } : {}),
-    ...(tls.caPath ? { ca: read(tls.caPath) } : {}),
-    ...(tls.pkcs12Path ? { pfx: read(tls.pkcs12Path) } : {}),
-    ...(tls.password ? { passphrase: tls.password.reveal() } : {}),
-  } as never;
 }
 
 /** BullMQ connection options from a redis:// URL (BullMQ needs maxRetriesPerRequest null on its connections). */

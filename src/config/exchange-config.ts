@@ -1,4 +1,4 @@
-import { fail, readBoolean, readHost, readObject, readPath, readPort, readSecret, type FieldReaders, type Reader } from './readers.ts';
+import { fail, readBoolean, readHost, readHttpUrl, readObject, readPath, readPort, readSecret, type FieldReaders, type Reader } from './readers.ts';
 import type { Secret } from './secret.ts';
 
 /**
@@ -133,13 +133,7 @@ function readNumber(min: number, max: number): Reader<number> {
   };
 }
 
-const readUrl: Reader<string> = (value, path) => {
-  if (typeof value !== 'string') fail(path, 'expected an http:// or https:// URL');
-  let url: URL;
-  try { url = new URL(value); } catch { fail(path, 'expected an http:// or https:// URL'); }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(path, 'expected an http:// or https:// URL');
-  return value;
-};
+const readUrl: Reader<string> = readHttpUrl;
 
 const readUrlPath: Reader<string> = (value, path) => {
   if (typeof value !== 'string' || !/^\/[A-Za-z0-9._~\-/]{0,200}$/.test(value)) fail(path, 'expected a URL path starting with /');

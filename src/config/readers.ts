@@ -107,3 +107,12 @@ export function joinPath(path: string, key: string): string {
   return `${path}[${JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)}]`;
 }
 
+
+/** An http:// or https:// URL (whether plain http is allowed is decided where the URL is used). */
+export function readHttpUrl(value: unknown, path: string): string {
+  if (typeof value !== 'string') fail(path, 'expected an http:// or https:// URL');
+  let url: URL;
+  try { url = new URL(value); } catch { fail(path, 'expected an http:// or https:// URL'); }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(path, 'expected an http:// or https:// URL');
+  return value;
+}

@@ -1,4 +1,4 @@
-import { fail, readBoolean, readObject, readPath, readSecret, type FieldReaders, type Reader } from './readers.ts';
+import { fail, readBoolean, readObject, readPath, readSecret, type FieldReaders, type Reader, readHttpUrl } from './readers.ts';
 import type { Secret } from './secret.ts';
 
 /**
@@ -153,12 +153,9 @@ function readText(max: number, pattern?: RegExp, what = 'a non-empty string'): R
 }
 
 const readUrl: Reader<string> = (value, path) => {
-  if (typeof value !== 'string') fail(path, 'expected an http:// or https:// URL');
-  let url: URL;
-  try { url = new URL(value); } catch { fail(path, 'expected an http:// or https:// URL'); }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(path, 'expected an http:// or https:// URL');
+  const url = new URL(readHttpUrl(value, path));
   if (url.username || url.password) fail(path, 'expected a URL without credentials (use clientId and clientSecret)');
-  return value;
+  return value as string;
 };
 
 const readOrigins: Reader<string[]> = (value, path) => {

@@ -1,4 +1,4 @@
-import fs from 'node:fs';
+import { readTlsFiles } from '../config/tls-files.ts';
 import http from 'node:http';
 import https from 'node:https';
 import { GatewayError } from '../errors/index.ts';
@@ -51,17 +51,9 @@ export function createAgents(tls?: TlsMaterial, maxSockets = 64): HttpAgents {
   return agents;
 }
 
-/** Reads the files of a TLS section; a password is revealed here only. */
+/** Reads the files of a TLS section (see src/config/tls-files.ts). */
 export function readTlsMaterial(tls: EjournalTls | undefined): TlsMaterial | undefined {
-  if (!tls) return undefined;
-  const read = (p: string | undefined) => (p ? fs.readFileSync(p) : undefined);
-  return {
-    ...(tls.caPath ? { ca: read(tls.caPath) } : {}),
-    ...(tls.certPath ? { cert: read(tls.certPath) } : {}),
-    ...(tls.keyPath ? { key: read(tls.keyPath) } : {}),
-    ...(tls.pkcs12Path ? { pfx: read(tls.pkcs12Path) } : {}),
-    ...(tls.password ? { passphrase: tls.password.reveal() } : {}),
-  };
+  return readTlsFiles(tls, '$.ejournal tls');
 }
 
 /** Refuses plain HTTP unless allowed (the simulator on loopback). Throws GW_ERR_CONFIG_INVALID. */

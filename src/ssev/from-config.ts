@@ -1,4 +1,4 @@
-import fs from 'node:fs';
+import { readTlsFiles } from '../config/tls-files.ts';
 import { requireSsevClientConfig, type SsevConfig, type SsevTlsConfig } from '../config/ssev-config.ts';
 import { GatewayError } from '../errors/index.ts';
 import { loadSigningIdentity, type SigningIdentity } from '../pki/index.ts';
@@ -51,19 +51,5 @@ export function createSsevApiFromConfig(config: SsevConfig, defaults: { identity
 }
 
 function readTls(tls: SsevTlsConfig | undefined): SsevHttpTls | undefined {
-  if (!tls) return undefined;
-  const read = (p: string) => {
-    try {
-      return fs.readFileSync(p);
-    } catch (cause) {
-      throw new GatewayError('GW_ERR_CONFIG_INVALID', `$.ssev TLS file ${p} cannot be read`, { cause });
-    }
-  };
-  return {
-    ...(tls.caPath ? { ca: read(tls.caPath) } : {}),
-    ...(tls.certPath ? { cert: read(tls.certPath) } : {}),
-    ...(tls.keyPath ? { key: read(tls.keyPath) } : {}),
-    ...(tls.pkcs12Path ? { pfx: read(tls.pkcs12Path) } : {}),
-    ...(tls.password ? { passphrase: tls.password.reveal() } : {}),
-  };
+  return readTlsFiles(tls, '$.ssev tls');
 }
