@@ -1,4 +1,4 @@
-import type { Db } from '../store/database.ts';
+import { statement, type Db } from '../store/database.ts';
 
 /**
  * Destination health, kept in SQLite so every worker process agrees and it survives a restart. After
@@ -22,13 +22,13 @@ export interface DestinationHealth {
 }
 
 export function destinationHealth(db: Db, id: string): DestinationHealth {
-  const row = db.prepare(`SELECT id, state, consecutive_failures AS consecutiveFailures, down_since AS downSince,
+  const row = statement(db, `SELECT id, state, consecutive_failures AS consecutiveFailures, down_since AS downSince,
     next_probe_at AS nextProbeAt, last_error AS lastError FROM destinations WHERE id = ?`).get(id) as DestinationHealth | undefined;
   return row ?? { id, state: 'up', consecutiveFailures: 0, downSince: null, nextProbeAt: null, lastError: null };
 }
 
 export function listDownDestinations(db: Db): DestinationHealth[] {
-  return db.prepare(`SELECT id, state, consecutive_failures AS consecutiveFailures, down_since AS downSince,
+  return statement(db, `SELECT id, state, consecutive_failures AS consecutiveFailures, down_since AS downSince,
     next_probe_at AS nextProbeAt, last_error AS lastError FROM destinations WHERE state = 'down'`).all() as DestinationHealth[];
 }
 
@@ -43,14 +43,14 @@ export function mayAttempt(db: Db, id: string, policy: DestinationPolicy, now = 
     const probeAt = h.nextProbeAt ? new Date(h.nextProbeAt) : now;
     if (probeAt > now) return { go: false as const, until: probeAt };
     const next = new Date(now.getTime() + policy.probeIntervalMs);
-    db.prepare('UPDATE destinations SET next_probe_at = ?, updated_at = ? WHERE id = ?').run(next.toISOString(), now.toISOString(), id);
+    statement(db, 'UPDATE destinations SET next_probe_at = ?, updated_at = ? WHERE id = ?').run(next.toISOString(), now.toISOString(), id);
     return { go: true as const, probe: true };
   }).immediate();
 }
 
 export function recordSuccess(db: Db, id: string): boolean {
   const before = destinationHealth(db, id);
-  db.prepare(`INSERT INTO destinations (id, state, consecutive_failures, updated_at) VALUES (?, 'up', 0, ?)
+  statement(db, `INSERT INTO destinations (id, state, consecutive_failures, updated_at) VALUES (?, 'up', 0, ?)
     ON CONFLICT (id) DO UPDATE SET state = 'up', consecutive_failures = 0, down_since = NULL, next_probe_at = NULL, last_error = NULL, updated_at = excluded.updated_at`)
     .run(id, new Date().toISOString());
   return before.state === 'down';
@@ -61,7 +61,7 @@ export function recordTransportFailure(db: Db, id: string, error: string, policy
   const h = destinationHealth(db, id);
   const failures = h.consecutiveFailures + 1;
   const down = failures >= policy.downAfter;
-  db.prepare(`INSERT INTO destinations (id, state, consecutive_failures, down_since, next_probe_at, last_error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+  statement(db, `INSERT INTO destinations (id, state, consecutive_failures, down_since, next_probe_at, last_error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET state = excluded.state, consecutive_failures = excluded.consecutive_failures, down_since = excluded.down_since,
     next_probe_at = excluded.next_probe_at, last_error = excluded.last_error, updated_at = excluded.updated_at`)
     .run(id, down ? 'down' : 'up', failures, down ? (h.downSince ?? now.toISOString()) : null,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../store/database.ts';
+import { statement, type Db } from '../store/database.ts';
 
 /**
  * The transactional outbox: one row per delivery the gateway owes. Rows are inserted in the same transaction as
@@ -38,7 +38,7 @@ export interface NewOutboxEntry {
 export function addOutboxEntry(db: Db, entry: NewOutboxEntry): OutboxRow {
   const now = new Date().toISOString();
   const id = randomUUID();
-  db.prepare(`INSERT INTO outbox (id, kind, document_id, destination, payload_sha256, payload_json, state, attempts, job_seq, next_attempt_at, created_at, updated_at)
+  statement(db, `INSERT INTO outbox (id, kind, document_id, destination, payload_sha256, payload_json, state, attempts, job_seq, next_attempt_at, created_at, updated_at)
     VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?, ?)`)
     .run(id, entry.kind, entry.documentId ?? null, entry.destination, entry.payloadSha256 ?? null,
       entry.payload === undefined ? null : JSON.stringify(entry.payload), (entry.notBefore ?? new Date()).toISOString(), now, now);
@@ -46,21 +46,21 @@ export function addOutboxEntry(db: Db, entry: NewOutboxEntry): OutboxRow {
 }
 
 export function getOutboxEntry(db: Db, id: string): OutboxRow | undefined {
-  return db.prepare(`${SELECT} WHERE id = ?`).get(id) as OutboxRow | undefined;
+  return statement(db, `${SELECT} WHERE id = ?`).get(id) as OutboxRow | undefined;
 }
 
 export function pendingEntries(db: Db, limit = 10_000): OutboxRow[] {
-  return db.prepare(`${SELECT} WHERE state = 'pending' ORDER BY next_attempt_at LIMIT ?`).all(limit) as OutboxRow[];
+  return statement(db, `${SELECT} WHERE state = 'pending' ORDER BY next_attempt_at LIMIT ?`).all(limit) as OutboxRow[];
 }
 
 export function entriesForDocument(db: Db, documentId: string): OutboxRow[] {
-  return db.prepare(`${SELECT} WHERE document_id = ? ORDER BY created_at`).all(documentId) as OutboxRow[];
+  return statement(db, `${SELECT} WHERE document_id = ? ORDER BY created_at`).all(documentId) as OutboxRow[];
 }
 
 /** Bumps the job sequence: the job carrying the new number is the only one that may act on the row. */
 export function bumpJobSeq(db: Db, id: string): number {
   // updated_at moves too: the reconciler leaves alone rows touched after it looked at the queue.
-  const row = db.prepare('UPDATE outbox SET job_seq = job_seq + 1, updated_at = ? WHERE id = ? RETURNING job_seq AS s')
+  const row = statement(db, 'UPDATE outbox SET job_seq = job_seq + 1, updated_at = ? WHERE id = ? RETURNING job_seq AS s')
     .get(new Date().toISOString(), id) as { s: number } | undefined;
   return row?.s ?? 0;
 }
@@ -72,12 +72,12 @@ export interface AttemptRecord {
 }
 
 export function recordAttempt(db: Db, id: string, attempt: AttemptRecord): void {
-  db.prepare('INSERT INTO attempts (outbox_id, at, outcome, detail, duration_ms) VALUES (?, ?, ?, ?, ?)')
+  statement(db, 'INSERT INTO attempts (outbox_id, at, outcome, detail, duration_ms) VALUES (?, ?, ?, ?, ?)')
     .run(id, new Date().toISOString(), attempt.outcome, attempt.detail ?? null, attempt.durationMs ?? null);
 }
 
 export function listAttempts(db: Db, outboxId: string): Array<{ at: string; outcome: string; detail: string | null; durationMs: number | null }> {
-  return db.prepare('SELECT at, outcome, detail, duration_ms AS durationMs FROM attempts WHERE outbox_id = ? ORDER BY id').all(outboxId) as never;
+  return statement(db, 'SELECT at, outcome, detail, duration_ms AS durationMs FROM attempts WHERE outbox_id = ? ORDER BY id').all(outboxId) as never;
 }
 
 export function updateOutbox(db: Db, id: string, update: { state?: OutboxState; attempts?: number; nextAttemptAt?: Date; lastError?: string | null }): void {
@@ -89,5 +89,5 @@ export function updateOutbox(db: Db, id: string, update: { state?: OutboxState; 
   if (update.lastError !== undefined) { sets.push('last_error = ?'); values.push(update.lastError); }
   sets.push('updated_at = ?');
   values.push(new Date().toISOString(), id);
-  db.prepare(`UPDATE outbox SET ${sets.join(', ')} WHERE id = ?`).run(...values);
+  statement(db, `UPDATE outbox SET ${sets.join(', ')} WHERE id = ?`).run(...values);
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from './database.ts';
+import { statement, type Db } from './database.ts';
 
 /**
  * Documents exchanged with other administrations, their SEOS messages and status history. Plain synchronous
@@ -74,16 +74,16 @@ export function newId(): string {
 }
 
 export function findDocument(db: Db, direction: Direction, documentGuid: string, counterpartyGuid: string): DocumentRow | undefined {
-  return db.prepare(`${SELECT} WHERE direction = ? AND document_guid = ? AND counterparty_guid = ?`)
+  return statement(db, `${SELECT} WHERE direction = ? AND document_guid = ? AND counterparty_guid = ?`)
     .get(direction, documentGuid.toLowerCase(), counterpartyGuid.toLowerCase()) as DocumentRow | undefined;
 }
 
 export function getDocument(db: Db, id: string): DocumentRow | undefined {
-  return db.prepare(`${SELECT} WHERE id = ?`).get(id) as DocumentRow | undefined;
+  return statement(db, `${SELECT} WHERE id = ?`).get(id) as DocumentRow | undefined;
 }
 
 export function findDocumentByMessage(db: Db, direction: Direction, messageGuid: string): DocumentRow | undefined {
-  return db.prepare(`${SELECT} WHERE id = (SELECT document_id FROM messages WHERE direction = ? AND message_guid = ?)`)
+  return statement(db, `${SELECT} WHERE id = (SELECT document_id FROM messages WHERE direction = ? AND message_guid = ?)`)
     .get(direction, messageGuid.toLowerCase()) as DocumentRow | undefined;
 }
 
@@ -102,7 +102,7 @@ export function insertDocument(db: Db, doc: NewDocument): DocumentRow {
     messageGuid: doc.messageGuid?.toLowerCase() ?? null, acknowledgedAt: doc.acknowledgedAt ?? null, createdAt: at, updatedAt: at,
   };
   const keys = Object.keys(COLUMNS) as Array<keyof DocumentRow>;
-  db.prepare(`INSERT INTO documents (${keys.map((k) => COLUMNS[k]).join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`)
+  statement(db, `INSERT INTO documents (${keys.map((k) => COLUMNS[k]).join(', ')}) VALUES (${keys.map(() => '?').join(', ')})`)
     .run(...keys.map((k) => row[k]));
   addStatusChange(db, row.id, row.status, 'gateway', doc.direction === 'in' ? 'received' : 'accepted', at);
   return row;
@@ -117,7 +117,7 @@ export function updateDocument(db: Db, id: string, update: DocumentUpdate, chang
   const entries = Object.entries(update).filter(([, v]) => v !== undefined) as Array<[keyof DocumentRow, unknown]>;
   if (entries.length === 0) return;
   const before = update.status !== undefined ? getDocument(db, id)?.status : undefined;
-  db.prepare(`UPDATE documents SET ${entries.map(([k]) => `${COLUMNS[k]} = ?`).join(', ')}, updated_at = ? WHERE id = ?`)
+  statement(db, `UPDATE documents SET ${entries.map(([k]) => `${COLUMNS[k]} = ?`).join(', ')}, updated_at = ? WHERE id = ?`)
     .run(...entries.map(([, v]) => v), at, id);
   if (update.status !== undefined && update.status !== before) {
     addStatusChange(db, id, update.status, change?.source ?? 'gateway', change?.detail, at);
@@ -125,22 +125,22 @@ export function updateDocument(db: Db, id: string, update: DocumentUpdate, chang
 }
 
 function addStatusChange(db: Db, documentId: string, status: string, source: string, detail: string | undefined, at: string): void {
-  db.prepare('INSERT INTO status_history (document_id, status, at, source, detail) VALUES (?, ?, ?, ?, ?)')
+  statement(db, 'INSERT INTO status_history (document_id, status, at, source, detail) VALUES (?, ?, ?, ?, ?)')
     .run(documentId, status, at, source, detail ?? null);
 }
 
 export function statusHistory(db: Db, documentId: string): StatusChange[] {
-  return db.prepare('SELECT id, document_id AS documentId, status, at, source, detail FROM status_history WHERE document_id = ? ORDER BY id')
+  return statement(db, 'SELECT id, document_id AS documentId, status, at, source, detail FROM status_history WHERE document_id = ? ORDER BY id')
     .all(documentId) as StatusChange[];
 }
 
 export function insertAttachments(db: Db, documentId: string, attachments: Array<Omit<AttachmentRow, 'documentId' | 'position'>>): void {
-  const stmt = db.prepare('INSERT INTO attachments (document_id, position, file_name, mime_type, comment, sha256, size) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const stmt = statement(db, 'INSERT INTO attachments (document_id, position, file_name, mime_type, comment, sha256, size) VALUES (?, ?, ?, ?, ?, ?, ?)');
   attachments.forEach((a, i) => stmt.run(documentId, i + 1, a.fileName, a.mimeType, a.comment ?? null, a.sha256, a.size));
 }
 
 export function listAttachments(db: Db, documentId: string): AttachmentRow[] {
-  return db.prepare('SELECT document_id AS documentId, position, file_name AS fileName, mime_type AS mimeType, comment, sha256, size FROM attachments WHERE document_id = ? ORDER BY position')
+  return statement(db, 'SELECT document_id AS documentId, position, file_name AS fileName, mime_type AS mimeType, comment, sha256, size FROM attachments WHERE document_id = ? ORDER BY position')
     .all(documentId) as AttachmentRow[];
 }
 
@@ -156,20 +156,20 @@ export interface MessageRecord {
 }
 
 export function messageSeen(db: Db, direction: Direction, messageGuid: string): boolean {
-  return db.prepare('SELECT 1 FROM messages WHERE direction = ? AND message_guid = ?').get(direction, messageGuid.toLowerCase()) !== undefined;
+  return statement(db, 'SELECT 1 FROM messages WHERE direction = ? AND message_guid = ?').get(direction, messageGuid.toLowerCase()) !== undefined;
 }
 
 export function insertMessage(db: Db, m: MessageRecord): void {
-  db.prepare('INSERT INTO messages (direction, message_guid, message_type, document_id, counterparty_guid, wire_sha256, reply_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+  statement(db, 'INSERT INTO messages (direction, message_guid, message_type, document_id, counterparty_guid, wire_sha256, reply_sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
     .run(m.direction, m.messageGuid.toLowerCase(), m.messageType, m.documentId, m.counterpartyGuid.toLowerCase(), m.wireSha256, m.replySha256 ?? null, m.at ?? new Date().toISOString());
 }
 
 export function setMessageReply(db: Db, direction: Direction, messageGuid: string, replySha256: string): void {
-  db.prepare('UPDATE messages SET reply_sha256 = ? WHERE direction = ? AND message_guid = ?').run(replySha256, direction, messageGuid.toLowerCase());
+  statement(db, 'UPDATE messages SET reply_sha256 = ? WHERE direction = ? AND message_guid = ?').run(replySha256, direction, messageGuid.toLowerCase());
 }
 
 /** Sequence for the receipt numbers we give incoming documents before the records system registers them. */
 export function nextReceiptNumber(db: Db, prefix: string): string {
-  const n = (db.prepare("SELECT COUNT(*) AS n FROM documents WHERE direction = 'in'").get() as { n: number }).n + 1;
+  const n = (statement(db, "SELECT COUNT(*) AS n FROM documents WHERE direction = 'in'").get() as { n: number }).n + 1;
   return `${prefix}${String(n).padStart(6, '0')}`;
 }

@@ -1,2 +1,2 @@
-export { openDatabase, migrate, schemaVersion, type Db } from './database.ts';
+export { openDatabase, migrate, schemaVersion, statement, type Db } from './database.ts';
 export { MIGRATIONS, type Migration } from './migrations.ts';
