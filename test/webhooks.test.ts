@@ -68,7 +68,11 @@ describe('webhooks to the records system', () => {
     expect(hook.signatureOk).toBe(true);
     expect(hook.attempt).toBe('3');
     expect(hook.body.data.counterparty).toEqual({ guid: '{0a1f0000-0000-4000-8000-000000000001}', eik: '000000001', name: 'Община Алфа' });
-    const row = net.beta.gateway.db.prepare("SELECT id, state, attempts FROM outbox WHERE id = ?").get(hook.delivery) as { state: string; attempts: number };
+    // The records system has answered; the gateway records the outcome a moment later.
+    const row = await eventually(() => {
+      const r = net.beta.gateway.db.prepare("SELECT id, state, attempts FROM outbox WHERE id = ?").get(hook.delivery) as { state: string; attempts: number };
+      return r.state !== 'pending' ? r : undefined;
+    }, 'webhook delivery recorded');
     expect(row).toMatchObject({ state: 'delivered', attempts: 3 });
   });
 
