@@ -3,7 +3,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRegistrationRequest, buildStatusRequest, buildUnsignedMessage, newGuid, signMessage, verifySignedMessage, type SeosMessage } from '../src/seos/index.ts';
+import { buildRegistrationRequest, buildStatusRequest, newGuid, signMessage, verifySignedMessage, type SeosMessage } from '../src/seos/index.ts';
 import { buildSoapFault, createSeosClient, type SubmitOutcome } from '../src/seos/soap/index.ts';
 import { freePort } from '../src/devtools/redis-server.ts';
 import { requireTool, runTool } from './support/tools.ts';

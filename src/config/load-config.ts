@@ -1,8 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { describeValue, fail, readBoolean, readHost, readLogLevel, readObject, readPath, readPort, readRedisUrl, readSecret, type FieldReaders, type Reader } from './readers.ts';
+import { fail, readBoolean, readHost, readLogLevel, readObject, readPath, readPort, readRedisUrl, readSecret, type FieldReaders, type Reader } from './readers.ts';
 import { inspect } from 'node:util';
-import { GatewayError } from '../errors/index.ts';
 import { Secret } from './secret.ts';
 import { EXCHANGE_READERS, completeExchange, type ExchangeConfig, type ExchangeInput } from './exchange-config.ts';
 import { API_READERS, completeApi, type ApiInput, type ApiSection } from './api-config.ts';
