@@ -47,6 +47,8 @@ export interface TwoGatewaysOptions {
   readonly delivery?: Record<string, unknown>;
   /** Extra static participants for both (e.g. a stand-in peer). */
   readonly extraParticipants?: Array<Record<string, unknown>>;
+  /** Settings merged into both SEOS endpoints (e.g. a small maxMessageBytes). */
+  readonly endpoint?: Record<string, unknown>;
   /** Extra top-level configuration per municipality (e.g. webhooks). */
   readonly extraConfig?: { alfa?: Record<string, unknown>; beta?: Record<string, unknown> };
 }
@@ -71,7 +73,7 @@ export async function startTwoGateways(options: TwoGatewaysOptions = {}): Promis
       port: apiPorts[name], dataDir, redisUrl: redis.url, logLevel: 'info',
       self: { eik, name: title, guid },
       signing: { pkcs12Path: pki.manifest.admins.find((a) => a.name === `obshtina-${name}`)!.p12Path, password: pki.manifest.p12Password },
-      seos: { endpoint: { port: ports[name] }, client: { allowInsecureHttp: true, connectTimeoutMs: 1000, responseTimeoutMs: 10_000 } },
+      seos: { endpoint: { port: ports[name], ...options.endpoint }, client: { allowInsecureHttp: true, connectTimeoutMs: 1000, responseTimeoutMs: 10_000 } },
       registry: { participants },
       delivery: {
         retry: { firstDelayMs: 300, factor: 1.5, maxAttempts: 20, jitter: 0, ...options.retry },
