@@ -835,6 +835,12 @@ function render(r: Results): string {
 
   const p99Ok = open.incomplete === 0 && open.failed === 0 && open.latency.p99 < TARGET_P99_MS;
   const rateOk = sat.rate >= TARGET_RATE && sat.failed === 0;
+  const busy = [['floor (4 in flight)', floor.parallel[0].cpu], ['open loop', open.cpu], ['saturation', sat.cpu]] as const;
+  const noisy = busy.filter(([, c]) => c.others / c.wallMs > 0.5);
+  if (noisy.length) {
+    out.push(`> **The machine was busy**: other processes used ${noisy.map(([name, c]) => `${coreShare(c.others, c.wallMs)} of a core during ${name}`).join(', ')}` +
+      ` (of ${cores} cores). The absolute rates and latencies below measure that contention too; re-run on a quiet machine before believing them. Ratios to the floor, CPU per exchange and fsync counts hold up better.`, '');
+  }
   out.push('## Targets', '');
   out.push(markdownTable(['target', 'measured', 'result'], [
     [`≥ ${TARGET_RATE} exchanges/s sustained`, `${fmtRate(sat.rate, 'exchanges/s')} (up to ${sat.concurrency} outstanding, ${sat.meanOutstanding.toFixed(0)} on average; ${sat.seconds - sat.warmupSeconds} s window, per second ${sat.perSecond.min}–${sat.perSecond.max})`, passFail(rateOk)],
