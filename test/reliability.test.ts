@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../src/app/gateway.ts';
 import { loadConfig } from '../src/config/index.ts';
@@ -12,7 +13,9 @@ import { sampleDocument } from './support/messages.ts';
  * Nothing accepted is lost: the sending gateway killed with SIGKILL in the middle of a load, Redis flushed in the
  * middle of a load. Real processes, real Redis, real SQLite files; the recipient is a second real gateway.
  */
-const TSX = path.resolve('node_modules/.bin/tsx');
+// Node itself with tsx's loader, not the tsx launcher: the launcher runs the program as a child, and a SIGKILL of
+// the launcher would leave that child (the gateway) running.
+const TSX_LOADER = path.resolve('node_modules/tsx/dist/loader.mjs');
 let net: TwoGateways | undefined;
 const processes: ChildProcess[] = [];
 const extra: Gateway[] = [];
@@ -27,7 +30,7 @@ afterEach(async () => {
 });
 
 function serve(m: Municipality): ChildProcess {
-  const child = spawn(TSX, ['src/cli/main.ts', 'serve', '--config', m.configPath], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, ['--import', pathToFileURL(TSX_LOADER).href, 'src/cli/main.ts', 'serve', '--config', m.configPath], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
   processes.push(child);
   return child;
 }
