@@ -42,6 +42,7 @@ import { machineInfo, machineMarkdown, toolVersion } from './lib/machine.ts';
 import { fmtBytes, fmtMs, fmtRate, fmtRatio, markdownTable, passFail } from './lib/markdown.ts';
 import { mean, percentile } from './lib/stats.ts';
 import { makeTempDir } from './lib/files.ts';
+import { childrenOf, cpuMs, machineBusyMs, redisPid } from './lib/proc.ts';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(THIS_FILE), '..');
@@ -114,20 +115,6 @@ function options(): Options {
 // ---------------------------------------------------------------------------------------------------------------
 // Processes: CPU and peak RSS from /proc
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
-/** utime + stime of a process (all its threads), in ms; `system` alone with { system: true }. */
-function cpuMs(pid: number, options: { system?: boolean } = {}): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = options.system ? Number(fields[12]) : Number(fields[11]) + Number(fields[12]);
-    return (ticks * 1000) / CLK_TCK;
-  } catch {
-    return Number.NaN;
-  }
-}
-
 /** VmHWM (peak RSS over the process's life) in bytes. */
 function peakRss(pid: number): number | undefined {
   try {
@@ -136,42 +123,6 @@ function peakRss(pid: number): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(name));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
-/** The redis-server process listening on `port` (for its CPU share). */
-function redisPid(port: number): number | undefined {
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      // redis-server rewrites its title to "redis-server 127.0.0.1:<port>".
-      const cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (/(^|\/)redis-server\b/.test(cmd) && (cmd.includes(`:${port}`) || cmd.includes(`--port ${port}`))) return Number(name);
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
-}
-
-/** CPU time every process on the machine has used (user, nice, system, irq, softirq, steal), in ms. */
-function machineBusyMs(): number {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return ((f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) * 1000) / CLK_TCK;
 }
 
 /** CPU ms used in a window by A, B, redis-server and everything else on the machine (other people's work). */

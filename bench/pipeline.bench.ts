@@ -20,7 +20,7 @@
  * read-only SQLite connection (WAL lets it read while A writes). Markdown goes to stdout and bench/out/pipeline.md;
  * progress to stderr. See bench/README.md.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -37,6 +37,7 @@ import { makeTempDir, parseSize, removeQuietly, removeTempDirs, sizeLabel, write
 import { machineInfo, machineMarkdown, toolVersion } from './lib/machine.ts';
 import { fmtBytes, fmtMs, fmtRate, markdownTable, passFail } from './lib/markdown.ts';
 import { mean, percentile } from './lib/stats.ts';
+import { childrenOf, cpuMs, machineBusyMs, redisPid } from './lib/proc.ts';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(THIS_FILE), '..');
@@ -120,8 +121,6 @@ function options(): Options {
 // ---------------------------------------------------------------------------------------------------------------
 // Processes: /proc
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
 /** VmRSS and VmHWM (peak RSS since start or since the last reset) in bytes. */
 function memoryOf(pid: number): { rss?: number; hwm?: number } {
   try {
@@ -145,52 +144,6 @@ function resetPeak(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** utime + stime of a process (all its threads), in ms. */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** CPU time every process on the machine has used, in ms. */
-function machineBusyMs(): number {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return ((f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) * 1000) / CLK_TCK;
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
-/** The redis-server process listening on `port`. */
-function redisPid(port: number): number | undefined {
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (/(^|\/)redis-server\b/.test(cmd) && (cmd.includes(`:${port}`) || cmd.includes(`--port ${port}`))) return Number(name);
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
 }
 
 /** CPU ms of A, B, redis-server, this process (the load generator) and everything else, over a window. */

@@ -5,7 +5,7 @@ import { GatewayError } from '../errors/index.ts';
 import type { Db } from '../store/database.ts';
 import { normalizeServiceEvent, type EventSource, type NormalizedEvent, type ServiceEventInput } from './event-input.ts';
 import type { IssuedRnu, RnuOrigin } from './rnu.ts';
-import { prepared } from './statements.ts';
+import { statement } from '../store/database.ts';
 import { DEFAULT_VOCABULARY, type LifecycleEvent, type Vocabulary } from './vocabulary.ts';
 
 /**
@@ -65,7 +65,7 @@ export function toServiceEvent(row: Record<string, unknown>): ServiceEvent {
 }
 
 export function getServiceEvent(db: Db, id: number): ServiceEvent | undefined {
-  const row = prepared(db, `SELECT ${EVENT_COLUMNS} FROM ejournal_events e WHERE e.id = ?`).get(id) as Record<string, unknown> | undefined;
+  const row = statement(db, `SELECT ${EVENT_COLUMNS} FROM ejournal_events e WHERE e.id = ?`).get(id) as Record<string, unknown> | undefined;
   return row && toServiceEvent(row);
 }
 
@@ -86,19 +86,19 @@ export function getServiceEventByOutbox(db: Db, entry: Pick<OutboxRow, 'id' | 'p
 }
 
 export function serviceEventsOf(db: Db, rnu: string): ServiceEvent[] {
-  return (prepared(db, `SELECT ${EVENT_COLUMNS} FROM ejournal_events e WHERE e.rnu = ? ORDER BY e.occurred_at, e.rnu_seq`).all(rnu) as Array<Record<string, unknown>>)
+  return (statement(db, `SELECT ${EVENT_COLUMNS} FROM ejournal_events e WHERE e.rnu = ? ORDER BY e.occurred_at, e.rnu_seq`).all(rnu) as Array<Record<string, unknown>>)
     .map(toServiceEvent);
 }
 
 /** The service code an RNU was first reported with, if any. */
 export function knownServiceCode(db: Db, rnu: string): string | undefined {
-  const row = prepared(db, 'SELECT service_code AS code FROM ejournal_rnus WHERE rnu = ?').get(rnu) as { code: string | null } | undefined;
+  const row = statement(db, 'SELECT service_code AS code FROM ejournal_rnus WHERE rnu = ?').get(rnu) as { code: string | null } | undefined;
   return row?.code ?? undefined;
 }
 
 /** Remembers an RNU a provider issued (its origin shows in the timeline). Idempotent. */
 export function registerRnu(db: Db, issued: IssuedRnu, serviceCode?: string, now = new Date()): void {
-  prepared(db, `INSERT INTO ejournal_rnus (rnu, origin, demo, service_code, created_at) VALUES (?, ?, ?, ?, ?)
+  statement(db, `INSERT INTO ejournal_rnus (rnu, origin, demo, service_code, created_at) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (rnu) DO UPDATE SET service_code = excluded.service_code WHERE ejournal_rnus.service_code IS NULL AND excluded.service_code IS NOT NULL`)
     .run(issued.rnu, issued.origin, issued.demo ? 1 : 0, serviceCode ?? null, now.toISOString());
 }
@@ -163,10 +163,10 @@ export function recordServiceEvent(db: Db, input: ServiceEventInput, options: Re
 }
 
 function insertEvent(db: Db, event: NormalizedEvent, options: RecordOptions, now: Date): RecordResult {
-  if (event.documentId !== null && !prepared(db, 'SELECT 1 FROM documents WHERE id = ?').get(event.documentId)) {
+  if (event.documentId !== null && !statement(db, 'SELECT 1 FROM documents WHERE id = ?').get(event.documentId)) {
     throw new GatewayError('GW_ERR_EJOURNAL_EVENT_INVALID', 'documentId: no such document in the gateway');
   }
-  const existing = prepared(db, `SELECT ${EVENT_COLUMNS} FROM ejournal_events e WHERE e.rnu = ? AND e.status = ? AND e.occurred_at = ?`)
+  const existing = statement(db, `SELECT ${EVENT_COLUMNS} FROM ejournal_events e WHERE e.rnu = ? AND e.status = ? AND e.occurred_at = ?`)
     .get(event.rnu, event.status, event.occurredAt) as Record<string, unknown> | undefined;
   if (existing) {
     const stored = toServiceEvent(existing);
@@ -175,34 +175,34 @@ function insertEvent(db: Db, event: NormalizedEvent, options: RecordOptions, now
   }
 
   // Late: a later event of this RNU has been claimed for sending, so eJournal may already have it.
-  const late = prepared(db, 'SELECT 1 FROM ejournal_events WHERE rnu = ? AND occurred_at > ? AND first_sent_at IS NOT NULL LIMIT 1')
+  const late = statement(db, 'SELECT 1 FROM ejournal_events WHERE rnu = ? AND occurred_at > ? AND first_sent_at IS NOT NULL LIMIT 1')
     .get(event.rnu, event.occurredAt) !== undefined;
   if (late && options.lateEvents === 'reject') {
     throw new GatewayError('GW_ERR_EJOURNAL_OUT_OF_ORDER', `occurredAt: ${event.occurredAt} is earlier than an event already sent for this RNU`);
   }
   // Parked: an earlier (or equally timed, recorded before) event of this RNU is not resolved yet. This event
   // has the highest rnu_seq, so every unresolved event not later than it precedes it.
-  const parked = prepared(db, `SELECT 1 FROM ejournal_events WHERE rnu = ? AND state IN ('pending', 'sending') AND occurred_at <= ? LIMIT 1`)
+  const parked = statement(db, `SELECT 1 FROM ejournal_events WHERE rnu = ? AND state IN ('pending', 'sending') AND occurred_at <= ? LIMIT 1`)
     .get(event.rnu, event.occurredAt) !== undefined;
 
   const at = now.toISOString();
   const eventUid = randomUUID();
   // The event's id goes into its outbox row's payload (the handler's lookup); we hold the write lock from the
   // outbox insert on, and the primary key refuses a second row with this id should anything race.
-  const id = (prepared(db, 'SELECT COALESCE(MAX(id), 0) + 1 AS id FROM ejournal_events').get() as { id: number }).id;
+  const id = (statement(db, 'SELECT COALESCE(MAX(id), 0) + 1 AS id FROM ejournal_events').get() as { id: number }).id;
   const outbox = addOutboxEntry(db, {
     kind: EJOURNAL_OUTBOX_KIND, destination: EJOURNAL_DESTINATION, documentId: event.documentId, payload: { eventId: id, eventUid },
     notBefore: parked ? new Date(now.getTime() + (options.parkMs ?? 5 * 60_000)) : now,
   });
-  const sequence = (prepared(db, 'SELECT COALESCE(MAX(rnu_seq), 0) + 1 AS s FROM ejournal_events WHERE rnu = ?').get(event.rnu) as { s: number }).s;
-  prepared(db, `INSERT INTO ejournal_events (id, event_uid, rnu, rnu_seq, status, occurred_at, administration, service_code,
+  const sequence = (statement(db, 'SELECT COALESCE(MAX(rnu_seq), 0) + 1 AS s FROM ejournal_events WHERE rnu = ?').get(event.rnu) as { s: number }).s;
+  statement(db, `INSERT INTO ejournal_events (id, event_uid, rnu, rnu_seq, status, occurred_at, administration, service_code,
       document_reg_number, description, channel, source, lifecycle, document_id, demo, state, waiting, out_of_order, outbox_id, recorded_at, updated_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)`)
     .run(id, eventUid, event.rnu, sequence, event.status, event.occurredAt, event.administration, event.serviceCode, event.documentRegNumber,
       event.description, event.channel, event.source, event.lifecycle, event.documentId, event.demo ? 1 : 0, parked ? 1 : 0, late ? 1 : 0,
       outbox.id, at, at);
   // Written only for an RNU new to the gateway (or one still without a service code): an unchanged row costs a page.
-  prepared(db, `INSERT INTO ejournal_rnus (rnu, origin, demo, service_code, created_at) VALUES (?, ?, ?, ?, ?)
+  statement(db, `INSERT INTO ejournal_rnus (rnu, origin, demo, service_code, created_at) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (rnu) DO UPDATE SET service_code = excluded.service_code WHERE ejournal_rnus.service_code IS NULL`)
     .run(event.rnu, event.demo ? 'demo' : (options.origin ?? 'given'), event.demo ? 1 : 0, event.serviceCode, at);
   // No RNU, description or registration number in the delivery log: they relate to a person's request.

@@ -1,4 +1,4 @@
-import { readTlsFiles } from '../config/tls-files.ts';
+import { readTlsFiles, type TlsMaterial } from '../config/tls-files.ts';
 import http from 'node:http';
 import https from 'node:https';
 import { GatewayError } from '../errors/index.ts';
@@ -9,13 +9,7 @@ import type { EjournalTls } from '../config/ejournal-config.ts';
  * cannot take a private CA or client certificate on Node 20 without undici), one overall deadline per request, a
  * bounded answer size. It throws only HttpTransportError (nothing came back); any HTTP status is an answer.
  */
-export interface TlsMaterial {
-  readonly ca?: Buffer;
-  readonly cert?: Buffer;
-  readonly key?: Buffer;
-  readonly pfx?: Buffer;
-  readonly passphrase?: string;
-}
+export type { TlsMaterial } from '../config/tls-files.ts';
 
 export interface HttpAgents {
   readonly http: http.Agent;

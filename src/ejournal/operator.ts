@@ -4,7 +4,7 @@ import { GatewayError } from '../errors/index.ts';
 import type { Db } from '../store/database.ts';
 import { EVENT_COLUMNS, getServiceEvent, toServiceEvent, type ServiceEvent } from './events.ts';
 import { wakeNext } from './ordering.ts';
-import { prepared } from './statements.ts';
+import { statement } from '../store/database.ts';
 
 /**
  * What an operator does with an event that needs a person: resend a dead or rejected one (after eJournal or the
@@ -22,7 +22,7 @@ export interface AttentionEvent {
 /** Rejected and dead events, oldest first. */
 export function eventsNeedingAttention(db: Db, options: { limit?: number } = {}): AttentionEvent[] {
   // From the outbox's state index: refused rows are 'failed', spent ones 'dead' (a skipped event keeps its dead row).
-  const rows = prepared(db, `SELECT ${EVENT_COLUMNS}, o.state AS outboxState, o.attempts AS attempts, o.last_error AS lastError
+  const rows = statement(db, `SELECT ${EVENT_COLUMNS}, o.state AS outboxState, o.attempts AS attempts, o.last_error AS lastError
     FROM outbox o JOIN ejournal_events e ON e.id = json_extract(o.payload_json, '$.eventId') AND e.outbox_id = o.id
     WHERE o.state IN ('failed', 'dead') AND o.kind = 'ejournal-event' AND (e.state = 'rejected' OR (e.state = 'pending' AND o.state = 'dead'))
     ORDER BY e.recorded_at LIMIT ?`)
@@ -47,11 +47,11 @@ export function resendServiceEvent(db: Db, eventId: number, options: { log: Deli
       throw new GatewayError('GW_ERR_EJOURNAL_EVENT_STATE', `event ${eventId} is ${outbox.state === 'pending' ? event.state : outbox.state}; only dead or rejected events are resent`);
     }
     const at = (options.now ?? new Date()).toISOString();
-    const late = prepared(db, 'SELECT 1 FROM ejournal_events WHERE rnu = ? AND occurred_at > ? AND first_sent_at IS NOT NULL LIMIT 1')
+    const late = statement(db, 'SELECT 1 FROM ejournal_events WHERE rnu = ? AND occurred_at > ? AND first_sent_at IS NOT NULL LIMIT 1')
       .get(event.rnu, event.occurredAt) !== undefined;
-    prepared(db, `UPDATE ejournal_events SET state = 'pending', waiting = 0, defers = 0, remote_outcome = NULL,
+    statement(db, `UPDATE ejournal_events SET state = 'pending', waiting = 0, defers = 0, remote_outcome = NULL,
       out_of_order = MAX(out_of_order, ?), updated_at = ? WHERE id = ?`).run(late ? 1 : 0, at, eventId);
-    prepared(db, `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL, updated_at = ? WHERE id = ?`)
+    statement(db, `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL, updated_at = ? WHERE id = ?`)
       .run(at, at, outbox.id);
     options.log.append({
       type: 'operator-action', direction: 'out', counterparty: { name: 'eJournal' }, status: event.status, outcome: 'resend',
@@ -70,7 +70,7 @@ export function skipServiceEvent(db: Db, eventId: number, options: { log: Delive
       throw new GatewayError('GW_ERR_EJOURNAL_EVENT_STATE', `event ${eventId} is not dead; only a dead event can be skipped`);
     }
     const now = options.now ?? new Date();
-    prepared(db, `UPDATE ejournal_events SET state = 'skipped', waiting = 0, updated_at = ? WHERE id = ?`).run(now.toISOString(), eventId);
+    statement(db, `UPDATE ejournal_events SET state = 'skipped', waiting = 0, updated_at = ? WHERE id = ?`).run(now.toISOString(), eventId);
     options.log.append({
       type: 'operator-action', direction: 'out', counterparty: { name: 'eJournal' }, status: event.status, outcome: 'skip',
       actor: options.actor, ...(event.documentId ? { documentId: event.documentId } : {}), detail: `event ${event.eventUid}`,

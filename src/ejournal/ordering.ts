@@ -1,7 +1,7 @@
 import type { OutboxRow } from '../delivery/outbox.ts';
 import type { Db } from '../store/database.ts';
 import { EVENT_COLUMNS, eventIdOf, toServiceEvent, type ServiceEvent } from './events.ts';
-import { prepared } from './statements.ts';
+import { statement } from '../store/database.ts';
 
 /**
  * The ordering rule: events of one RNU reach eJournal strictly in the order they happened, (occurred_at,
@@ -88,7 +88,7 @@ export function claimEvent(db: Db, entry: Pick<OutboxRow, 'id' | 'jobSeq' | 'pay
 export function claimInTransaction(db: Db, entry: Pick<OutboxRow, 'id' | 'jobSeq' | 'payloadJson'>, options: OrderingOptions, now = new Date()): ClaimResult {
   const eventId = eventIdOf(entry);
   const row = eventId === undefined ? undefined
-    : prepared(db, SELECT_FOR_CLAIM).get(eventId, entry.id) as (Record<string, unknown> & { jobSeq: number }) | undefined;
+    : statement(db, SELECT_FOR_CLAIM).get(eventId, entry.id) as (Record<string, unknown> & { jobSeq: number }) | undefined;
   if (!row) return { kind: 'missing' };
   if (row.jobSeq !== entry.jobSeq) return { kind: 'superseded' };
   const event = toServiceEvent(row);
@@ -104,16 +104,16 @@ export function claimInTransaction(db: Db, entry: Pick<OutboxRow, 'id' | 'jobSeq
     && Date.parse(event.claimExpiresAt) - now.getTime() >= options.minClaimLeftMs) {
     return { kind: 'claimed', event };
   }
-  const blocker = prepared(db, FIRST_UNRESOLVED_BEFORE).get(event.rnu, event.occurredAt, event.occurredAt, event.sequence) as Blocker | undefined;
+  const blocker = statement(db, FIRST_UNRESOLVED_BEFORE).get(event.rnu, event.occurredAt, event.occurredAt, event.sequence) as Blocker | undefined;
   if (blocker) {
     const moving = blocker.state === 'sending'
       || (blocker.outboxState === 'pending' && blocker.waiting === 0 && blocker.nextAttemptAt <= new Date(now.getTime() + options.shortDeferMs).toISOString());
     const delay = moving ? Math.min(options.shortDeferMs * 2 ** Math.min(event.defers, 20), options.parkMs) : options.parkMs;
-    prepared(db, `UPDATE ejournal_events SET state = 'pending', waiting = 1, defers = defers + 1, claim_seq = NULL, claim_expires_at = NULL, updated_at = ? WHERE id = ?`)
+    statement(db, `UPDATE ejournal_events SET state = 'pending', waiting = 1, defers = defers + 1, claim_seq = NULL, claim_expires_at = NULL, updated_at = ? WHERE id = ?`)
       .run(at, event.id);
     return { kind: 'blocked', until: new Date(now.getTime() + delay), blockerId: blocker.id };
   }
-  prepared(db, `UPDATE ejournal_events SET state = 'sending', claim_seq = ?, claim_expires_at = ?, waiting = 0, defers = 0,
+  statement(db, `UPDATE ejournal_events SET state = 'sending', claim_seq = ?, claim_expires_at = ?, waiting = 0, defers = 0,
     first_sent_at = COALESCE(first_sent_at, ?), updated_at = ? WHERE id = ?`)
     .run(entry.jobSeq, new Date(now.getTime() + options.claimMs).toISOString(), at, at, event.id);
   return { kind: 'claimed', event: { ...event, state: 'sending', claimSeq: entry.jobSeq, waiting: false, firstSentAt: event.firstSentAt ?? at } };
@@ -170,13 +170,13 @@ export class ClaimBatcher {
  */
 export function preclaim(db: Db, eventId: number, jobSeq: number, options: OrderingOptions, now = new Date()): void {
   const at = now.toISOString();
-  prepared(db, `UPDATE ejournal_events SET state = 'sending', claim_seq = ?, claim_expires_at = ?, waiting = 0, defers = 0,
+  statement(db, `UPDATE ejournal_events SET state = 'sending', claim_seq = ?, claim_expires_at = ?, waiting = 0, defers = 0,
     first_sent_at = COALESCE(first_sent_at, ?), updated_at = ? WHERE id = ? AND state = 'pending'`)
     .run(jobSeq, new Date(now.getTime() + options.claimMs).toISOString(), at, at, eventId);
 }
 
 export function jobSeqOf(db: Db, outboxId: string): number | undefined {
-  return (prepared(db, 'SELECT job_seq AS s FROM outbox WHERE id = ?').get(outboxId) as { s: number } | undefined)?.s;
+  return (statement(db, 'SELECT job_seq AS s FROM outbox WHERE id = ?').get(outboxId) as { s: number } | undefined)?.s;
 }
 
 export type Resolution =
@@ -200,16 +200,16 @@ export function resolveClaim(db: Db, event: Pick<ServiceEvent, 'id' | 'rnu'>, cl
   const at = now.toISOString();
   let changed: number;
   if (resolution.kind === 'released') {
-    prepared(db, `UPDATE ejournal_events SET state = 'pending', claim_seq = NULL, claim_expires_at = NULL, updated_at = ?
+    statement(db, `UPDATE ejournal_events SET state = 'pending', claim_seq = NULL, claim_expires_at = NULL, updated_at = ?
       WHERE id = ? AND state = 'sending' AND claim_seq = ?`).run(at, event.id, claimSeq);
     return undefined;
   }
   if (resolution.kind === 'delivered') {
-    changed = prepared(db, `UPDATE ejournal_events SET state = 'delivered', delivered_at = ?, remote_outcome = ?, remote_id = ?, claim_seq = NULL,
+    changed = statement(db, `UPDATE ejournal_events SET state = 'delivered', delivered_at = ?, remote_outcome = ?, remote_id = ?, claim_seq = NULL,
       claim_expires_at = NULL, updated_at = ? WHERE id = ? AND state = 'sending' AND claim_seq = ?`)
       .run(at, resolution.remoteOutcome, resolution.remoteId ?? null, at, event.id, claimSeq).changes;
   } else {
-    changed = prepared(db, `UPDATE ejournal_events SET state = 'rejected', remote_outcome = 'rejected', claim_seq = NULL, claim_expires_at = NULL,
+    changed = statement(db, `UPDATE ejournal_events SET state = 'rejected', remote_outcome = 'rejected', claim_seq = NULL, claim_expires_at = NULL,
       updated_at = ? WHERE id = ? AND state = 'sending' AND claim_seq = ?`).run(at, event.id, claimSeq).changes;
   }
   return changed > 0 ? wakeNext(db, event.rnu, now) : undefined;
@@ -221,12 +221,12 @@ export function resolveClaim(db: Db, event: Pick<ServiceEvent, 'id' | 'rnu'>, cl
  * transaction.
  */
 export function wakeNext(db: Db, rnu: string, now = new Date()): WakeTarget | undefined {
-  const head = prepared(db, `SELECT e.id, e.state, e.waiting, e.outbox_id AS outboxId, o.state AS outboxState FROM ejournal_events e
+  const head = statement(db, `SELECT e.id, e.state, e.waiting, e.outbox_id AS outboxId, o.state AS outboxState FROM ejournal_events e
     JOIN outbox o ON o.id = e.outbox_id WHERE e.rnu = ? AND e.state IN ('pending', 'sending') ORDER BY e.occurred_at, e.rnu_seq LIMIT 1`)
     .get(rnu) as { id: number; state: string; waiting: number; outboxId: string; outboxState: string } | undefined;
   if (!head || head.state !== 'pending' || head.waiting !== 1 || head.outboxState !== 'pending') return undefined;
   const at = now.toISOString();
-  prepared(db, 'UPDATE ejournal_events SET waiting = 0, updated_at = ? WHERE id = ?').run(at, head.id);
-  prepared(db, 'UPDATE outbox SET next_attempt_at = ?, updated_at = ? WHERE id = ?').run(at, at, head.outboxId);
+  statement(db, 'UPDATE ejournal_events SET waiting = 0, updated_at = ? WHERE id = ?').run(at, head.id);
+  statement(db, 'UPDATE outbox SET next_attempt_at = ?, updated_at = ? WHERE id = ?').run(at, at, head.outboxId);
   return { id: head.outboxId, nextAttemptAt: at, eventId: head.id };
 }

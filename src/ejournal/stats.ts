@@ -1,7 +1,7 @@
 import { GatewayError } from '../errors/index.ts';
 import type { Db } from '../store/database.ts';
 import { normalizeTime } from './event-input.ts';
-import { prepared } from './statements.ts';
+import { statement } from '../store/database.ts';
 
 /**
  * Statistics of reported service events for a period (by the time the stages happened, `from` inclusive, `to`
@@ -32,11 +32,11 @@ export function serviceStatistics(db: Db, period: { from: string | Date; to: str
   const to = bound(period.to, 'to');
   if (from >= to) throw new GatewayError('GW_ERR_EJOURNAL_EVENT_INVALID', 'from: must be earlier than to');
   const group = (expression: string) => Object.fromEntries(
-    (prepared(db, `SELECT ${expression} AS k, COUNT(*) AS n FROM ejournal_events e JOIN outbox o ON o.id = e.outbox_id
+    (statement(db, `SELECT ${expression} AS k, COUNT(*) AS n FROM ejournal_events e JOIN outbox o ON o.id = e.outbox_id
       WHERE e.occurred_at >= ? AND e.occurred_at < ? GROUP BY k ORDER BY n DESC, k`).all(from, to) as Array<{ k: string; n: number }>)
       .map((r) => [r.k, r.n]),
   ) as Record<string, number>;
-  const totals = prepared(db, 'SELECT COUNT(*) AS events, COUNT(DISTINCT rnu) AS services FROM ejournal_events WHERE occurred_at >= ? AND occurred_at < ?')
+  const totals = statement(db, 'SELECT COUNT(*) AS events, COUNT(DISTINCT rnu) AS services FROM ejournal_events WHERE occurred_at >= ? AND occurred_at < ?')
     .get(from, to) as { events: number; services: number };
   return {
     from, to, events: totals.events, services: totals.services,

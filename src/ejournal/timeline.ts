@@ -2,7 +2,7 @@ import { GatewayError } from '../errors/index.ts';
 import type { Db } from '../store/database.ts';
 import { EVENT_COLUMNS, toServiceEvent, type ServiceEvent } from './events.ts';
 import { validateRnu, type RnuOrigin } from './rnu.ts';
-import { prepared } from './statements.ts';
+import { statement } from '../store/database.ts';
 
 /**
  * Reading a service back (`GET /v1/services/{rnu}`): its events in the order they happened, each with where its
@@ -81,12 +81,12 @@ export function deliveryState(event: ServiceEvent, outbox: { state: string; atte
 /** The timeline of one service; GW_ERR_EJOURNAL_RNU_INVALID for a bad RNU, GW_ERR_EJOURNAL_NOT_FOUND when the gateway knows nothing of it. */
 export function serviceTimeline(db: Db, rnuInput: string): ServiceTimeline {
   const rnu = validateRnu(rnuInput);
-  const rows = prepared(db, `SELECT ${EVENT_COLUMNS}, o.state AS outboxState, o.attempts AS attempts, o.last_error AS lastError,
+  const rows = statement(db, `SELECT ${EVENT_COLUMNS}, o.state AS outboxState, o.attempts AS attempts, o.last_error AS lastError,
       o.next_attempt_at AS nextAttemptAt
     FROM ejournal_events e JOIN outbox o ON o.id = e.outbox_id WHERE e.rnu = ? ORDER BY e.occurred_at, e.rnu_seq`).all(rnu) as Row[];
-  const documents = prepared(db, `SELECT id, direction, channel, status, our_number AS registrationNumber, created_at AS createdAt
+  const documents = statement(db, `SELECT id, direction, channel, status, our_number AS registrationNumber, created_at AS createdAt
     FROM documents WHERE rnu = ? ORDER BY created_at`).all(rnu) as ServiceTimeline['documents'][number][];
-  const known = prepared(db, 'SELECT origin, demo, service_code AS serviceCode FROM ejournal_rnus WHERE rnu = ?').get(rnu) as
+  const known = statement(db, 'SELECT origin, demo, service_code AS serviceCode FROM ejournal_rnus WHERE rnu = ?').get(rnu) as
     { origin: RnuOrigin; demo: number; serviceCode: string | null } | undefined;
   if (rows.length === 0 && documents.length === 0 && !known) {
     throw new GatewayError('GW_ERR_EJOURNAL_NOT_FOUND', 'no event or document with this RNU');
