@@ -7,6 +7,7 @@
  *   npx tsx bench/pipeline.bench.ts --profile        # CPU profiles of A and B, cut to phase 1's load and phase 2
  *   npx tsx bench/pipeline.bench.ts --keep           # leave the temp dir (configs, logs, databases) for inspection
  *   npx tsx bench/pipeline.bench.ts --rate 100 --open-seconds 10 --concurrency 64 --big-size 50m --strict
+ *   npx tsx bench/pipeline.bench.ts --big-only       # phase 3 alone (one large document, RSS of A and B); stderr only
  *
  * Phases, in one run:
  *   1. open loop: POST /v1/documents at a fixed rate (200/s) with a fresh 10 KiB base64 attachment each, whatever the
@@ -79,6 +80,7 @@ interface Options {
   profile: boolean;
   keep: boolean;
   strict: boolean;
+  bigOnly: boolean;
 }
 
 function options(): Options {
@@ -94,6 +96,7 @@ function options(): Options {
       profile: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       strict: { type: 'boolean', default: false },
+      'big-only': { type: 'boolean', default: false },
     },
   });
   const quick = values.quick ?? false;
@@ -115,6 +118,7 @@ function options(): Options {
     profile: values.profile ?? false,
     keep: values.keep ?? false,
     strict: values.strict ?? false,
+    bigOnly: values['big-only'] ?? false,
   };
 }
 
@@ -1117,6 +1121,28 @@ async function main(): Promise<void> {
     const setup: Setup = { tmp, pki, redis, ports, participants };
     const rPid = redisPid(redis.port);
     const profDir = opts.profile ? path.join(tmp, 'prof') : undefined;
+
+    if (opts.bigOnly) {
+      log(`phase 3 only: writing a ${sizeLabel(opts.bigBytes)} file; starting a pair of gateways`);
+      writeRandomFile(bigFile, opts.bigBytes);
+      pair = await startPair(setup, 'big');
+      tracker = new DeliveryTracker(pair.a.dbFile);
+      tracker.start(25);
+      const big = await bigDocument({ pair, tracker, redisPid: rPid }, bigFile, opts.bigBytes, process.pid);
+      const row = (name: string) => {
+        const s = big.mem.get(name);
+        const g = bigGrowth(s);
+        return `${name}: baseline ${fmtBytes(s?.baseline)}, peak ${fmtBytes(g?.peak)} (sampled ${fmtBytes(s?.sampledPeak)}, VmHWM ${fmtBytes(s?.hwmAtEnd)}), growth +${fmtBytes(g?.growth)}`;
+      };
+      log(`phase 3: ${sizeLabel(big.bytes)} document: HTTP ${big.status}, accept ${ms(big.acceptMs)}, to ${DELIVERED} ${ms(big.toDeliveredMs)}, intact at B: ${big.intact}${big.error ? `; ${big.error}` : ''}`);
+      for (const name of big.mem.keys()) log(`  ${row(name)}`);
+      const a = bigGrowth(big.mem.get('A'));
+      const b = bigGrowth(big.mem.get('B'));
+      const ok = !big.error && a !== undefined && b !== undefined && a.growth <= TARGET_BIG_GROWTH && b.growth <= TARGET_BIG_GROWTH;
+      log(`target (no process's RSS +${fmtBytes(TARGET_BIG_GROWTH)} or more): ${ok ? 'met' : 'NOT met'}; load average ${machineInfo().loadAverage}`);
+      if (opts.strict && !ok) process.exitCode = 1;
+      return;
+    }
 
     log(`starting gateways B and A (serve)${opts.profile ? ' with --cpu-prof' : ''}`);
     pair = await startPair(setup, 'load', profDir);

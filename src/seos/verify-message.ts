@@ -1,6 +1,7 @@
 import { GatewayError } from '../errors/index.ts';
 import { DSIG_NS } from '../xmldsig/algorithms.ts';
-import { verifyEnvelopedSignature, type VerifiedSignature, type VerifySignatureOptions } from '../xmldsig/verify.ts';
+import type { HashName } from '../xmldsig/algorithms.ts';
+import { verifyEnvelopedSignature, verifyEnvelopedSignatureWith, type VerifiedSignature, type VerifySignatureOptions } from '../xmldsig/verify.ts';
 import { parseXml, type XmlLimits } from '../xml/parse.ts';
 import { childElements, descendantsAndSelf, type XmlDocument, type XmlElement } from '../xml/tree.ts';
 import { SEOS_NS, type SeosMessage } from './model.ts';
@@ -35,6 +36,24 @@ export function verifySignedMessage(xml: Buffer | string, options: VerifyMessage
  * same tree: its model and this verification then speak of the very same nodes.
  */
 export function verifyMessageSignature(document: XmlDocument, options: VerifySignatureOptions = {}): VerifiedSignature {
+  return verifyEnvelopedSignature(document, messageSignature(document), options);
+}
+
+/**
+ * verifyMessageSignature for a skeleton of a message held in a file (src/xml/skeleton.ts): the same placement
+ * policy and checks, the digest computed by `digestOf` over the canonical form without the Signature.
+ */
+export function verifyMessageSignatureWith(
+  document: XmlDocument,
+  digestOf: (hash: HashName, exclude: XmlElement) => Promise<Buffer>,
+  options: VerifySignatureOptions = {},
+): Promise<VerifiedSignature> {
+  const signature = messageSignature(document);
+  return verifyEnvelopedSignatureWith(signature, (hash) => digestOf(hash, signature), options);
+}
+
+/** The one Signature of a SEOS Message, where our policy allows it (the last child of the root Message). */
+function messageSignature(document: XmlDocument): XmlElement {
   const root = document.root;
   const signatures: XmlElement[] = [];
   let nestedMessage: XmlElement | undefined;
@@ -56,5 +75,5 @@ export function verifyMessageSignature(document: XmlDocument, options: VerifySig
   if (signature.parent !== root || children[children.length - 1] !== signature) {
     throw new GatewayError('GW_ERR_SIG_MISPLACED', `found at ${signature.path.slice(0, 200)}`);
   }
-  return verifyEnvelopedSignature(document, signature, options);
+  return signature;
 }

@@ -21,8 +21,19 @@ export type C14nSink = (chunk: string | Buffer) => void;
 
 export const C14N_10 = 'http://www.w3.org/TR/2001/REC-xml-c14n-20010315';
 
-export function canonicalizeDocument(doc: XmlDocument, sink: C14nSink, exclude?: XmlElement): void {
-  const out = new ChunkedWriter(sink);
+/**
+ * Text nodes whose canonical bytes live outside the tree: a skeleton document (src/xml/skeleton.ts) stands a short
+ * placeholder in for each large base64 run of a message held in a file. `lookup` names the external content of a
+ * node (undefined for an ordinary one); `emit` receives it in output order, after everything before it has been
+ * flushed to the sink, so a caller can collect the output as a list of chunks and external pieces.
+ */
+export interface ExternalText<T> {
+  lookup(node: XmlText): T | undefined;
+  emit(external: T): void;
+}
+
+export function canonicalizeDocument<T>(doc: XmlDocument, sink: C14nSink, exclude?: XmlElement, external?: ExternalText<T>): void {
+  const out = new ChunkedWriter(sink, external);
   for (const pi of doc.prolog) {
     writePi(out, pi);
     out.str('\n');
@@ -76,7 +87,8 @@ export function escapeCanonicalAttribute(s: string): string {
 
 class ChunkedWriter {
   private pending = '';
-  constructor(private readonly sink: C14nSink) {}
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  constructor(private readonly sink: C14nSink, readonly external?: ExternalText<any>) {}
   str(s: string): void {
     this.pending += s;
     if (this.pending.length > 65536) this.flush();
@@ -146,6 +158,12 @@ function compareAttributes(a: XmlAttribute, b: XmlAttribute): number {
 }
 
 function writeText(out: ChunkedWriter, node: XmlText): void {
+  const external = out.external?.lookup(node);
+  if (external !== undefined) {
+    out.flush();
+    out.external!.emit(external);
+    return;
+  }
   if (node.verbatim) {
     const slice = node.source.subarray(node.start, node.end);
     // Verbatim text has no '&' and no CR; only '>' may still need escaping.

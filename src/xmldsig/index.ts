@@ -4,4 +4,4 @@ export {
 } from './algorithms.ts';
 export { canonicalizeDocument, canonicalizeSubtree, canonicalizeContent, canonicalSubtreeString, escapeCanonicalText, escapeCanonicalAttribute, type C14nSink } from './c14n.ts';
 export { buildEnvelopedSignature, signXmlDocument, type EnvelopedSignatureInput, type KeyInfoStyle, type SignDocumentOptions } from './sign.ts';
-export { verifyEnvelopedSignature, type VerifiedSignature, type VerifySignatureOptions } from './verify.ts';
+export { verifyEnvelopedSignature, verifyEnvelopedSignatureWith, type VerifiedSignature, type VerifySignatureOptions } from './verify.ts';

@@ -36,6 +36,36 @@ export function verifyEnvelopedSignature(
   signature: XmlElement,
   options: VerifySignatureOptions = {},
 ): VerifiedSignature {
+  const checked = verifySignedInfo(signature, options);
+  const hash = createHash(checked.verified.digestHash);
+  canonicalizeDocument(doc, (chunk) => hash.update(chunk), signature);
+  checkDigest(hash.digest(), checked.expectedDigest);
+  return checked.verified;
+}
+
+/**
+ * verifyEnvelopedSignature for a document whose canonical form is hashed elsewhere (a skeleton whose large text
+ * lives in a file, see src/xml/skeleton.ts): the same checks in the same order, the digest computed by `digestOf`
+ * (the canonical form of the whole document without `signature`, hashed with the given algorithm).
+ */
+export async function verifyEnvelopedSignatureWith(
+  signature: XmlElement,
+  digestOf: (hash: HashName) => Promise<Buffer>,
+  options: VerifySignatureOptions = {},
+): Promise<VerifiedSignature> {
+  const checked = verifySignedInfo(signature, options);
+  checkDigest(await digestOf(checked.verified.digestHash), checked.expectedDigest);
+  return checked.verified;
+}
+
+function checkDigest(actual: Buffer, expected: Buffer): void {
+  if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
+    throw new GatewayError('GW_ERR_SIG_DIGEST_MISMATCH');
+  }
+}
+
+/** Everything but the digest of the document: structure, algorithms, certificate and the SignatureValue. */
+function verifySignedInfo(signature: XmlElement, options: VerifySignatureOptions): { verified: VerifiedSignature; expectedDigest: Buffer } {
   const allowSha1 = options.allowSha1 ?? true;
   const parts = dsigChildren(signature);
   const signedInfo = single(parts, 'SignedInfo', signature.path);
@@ -85,14 +115,7 @@ export function verifyEnvelopedSignature(
     throw new GatewayError('GW_ERR_SIG_INVALID', 'the signature value could not be checked', { cause });
   }
   if (!signatureOk) throw new GatewayError('GW_ERR_SIG_INVALID', `certificate serial ${signer.serialHex}`);
-
-  const hash = createHash(digestHash);
-  canonicalizeDocument(doc, (chunk) => hash.update(chunk), signature);
-  const actual = hash.digest();
-  if (actual.length !== expectedDigest.length || !timingSafeEqual(actual, expectedDigest)) {
-    throw new GatewayError('GW_ERR_SIG_DIGEST_MISMATCH');
-  }
-  return { signer, certificates, signatureHash, digestHash, signatureMethod, digestMethod };
+  return { verified: { signer, certificates, signatureHash, digestHash, signatureMethod, digestMethod }, expectedDigest };
 }
 
 /** Children of an element-only dsig container; stray text or foreign elements are refused. */

@@ -178,6 +178,14 @@ function isForbiddenControl(b: number): boolean {
  */
 export function parseSubmitRequest(body: Buffer, limits: Partial<XmlLimits> = {}): Buffer {
   const envelope = scanEnvelope(body, limits);
+  return envelope.textOf(submitRequestElement(envelope));
+}
+
+/**
+ * The checks of parseSubmitRequest over a scanned envelope (in memory here, streamed in submit-stream.ts):
+ * returns the Submit/request element whose text is the SEOS message.
+ */
+export function submitRequestElement(envelope: Envelope): XmlElement {
   const payload = soapBodyPayload(envelope, 'request');
   if (payload.ns !== SEOS_SERVICE_NS || payload.local !== 'Submit') {
     throw malformed(`expected {${SEOS_SERVICE_NS}}Submit in the Body, found ${describe(payload)}`);
@@ -185,7 +193,7 @@ export function parseSubmitRequest(body: Buffer, limits: Partial<XmlLimits> = {}
   const request = onlyChild(envelope, payload, 'request', true)!;
   if (isNil(request)) throw malformed('Submit/request is nil; it must carry the SEOS message');
   if (envelope.isBlank(request)) throw malformed('Submit/request is empty; it must carry the SEOS message as escaped text');
-  return envelope.textOf(request);
+  return request;
 }
 
 /**
@@ -309,7 +317,7 @@ interface Run {
   readonly value: Buffer;
 }
 
-interface Envelope {
+export interface Envelope {
   readonly doc: XmlDocument;
   /** The character data of an element's direct text (CDATA included), exactly as decoded. */
   textOf(el: XmlElement): Buffer;
@@ -317,10 +325,10 @@ interface Envelope {
   isBlank(el: XmlElement): boolean;
 }
 
-const PLACEHOLDER_TEXT = Buffer.from('T');
-const PLACEHOLDER_BLANK = Buffer.from(' ');
+export const PLACEHOLDER_TEXT = Buffer.from('T');
+export const PLACEHOLDER_BLANK = Buffer.from(' ');
 /** Envelope markup is small; a start tag this long is refused before it is handed to the parser. */
-const MAX_TAG_BYTES = 64 * 1024;
+export const MAX_TAG_BYTES = 64 * 1024;
 
 function scanEnvelope(body: Buffer, limits: Partial<XmlLimits>): Envelope {
   const maxBytes = limits.maxBytes;
@@ -444,7 +452,7 @@ function startsWith(buf: Buffer, at: number, s: string): boolean {
   return true;
 }
 
-function isBlank(value: Buffer): boolean {
+export function isBlank(value: Buffer): boolean {
   for (let i = 0; i < value.length; i++) {
     const b = value[i];
     if (b !== 0x20 && b !== TAB && b !== LF && b !== CR) return false;
@@ -452,7 +460,7 @@ function isBlank(value: Buffer): boolean {
   return true;
 }
 
-function xmlMalformed(what: string, at: number): GatewayError {
+export function xmlMalformed(what: string, at: number): GatewayError {
   return new GatewayError('GW_ERR_XML_MALFORMED', `${what} at byte ${at}`);
 }
 
@@ -466,7 +474,7 @@ function checkCharacters(src: Buffer, start: number, end: number): void {
  * written as `&#xD;` stays CR). Returns a slice of `src` when there is nothing to decode, otherwise a new
  * buffer (the result is never longer than the input: every reference is longer than what it stands for).
  */
-function decodeCharacterData(src: Buffer, start: number, end: number): Buffer {
+export function decodeCharacterData(src: Buffer, start: number, end: number): Buffer {
   const text = src.subarray(start, end);
   const cdataEnd = text.indexOf(']]>');
   if (cdataEnd !== -1) throw xmlMalformed('"]]>" in character data', start + cdataEnd);
@@ -499,7 +507,7 @@ function decodeCharacterData(src: Buffer, start: number, end: number): Buffer {
 }
 
 /** CDATA content is literal; only line ends are normalized. */
-function decodeCdata(src: Buffer, start: number, end: number): Buffer {
+export function decodeCdata(src: Buffer, start: number, end: number): Buffer {
   checkCharacters(src, start, end);
   const text = src.subarray(start, end);
   let cr = text.indexOf(CR);
