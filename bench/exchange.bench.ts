@@ -615,17 +615,24 @@ function fsyncMicro(dir: string): FsyncMicro {
 }
 
 interface SyscallCount { calls: number; seconds: number }
-interface FsyncTrace { exchanges: number; a?: Record<string, SyscallCount>; b?: Record<string, SyscallCount>; note?: string }
+/** Sync calls by the thread that made them: the event loop's (the process's own pid) or any other (libuv's pool). */
+interface ThreadSplit { loop: SyscallCount; pool: SyscallCount }
+interface FsyncTrace { exchanges: number; a?: ThreadSplit; b?: ThreadSplit; note?: string }
 
-/** strace -c over both processes while `exchanges` go through at a modest rate: fsyncs and their wall time per exchange. */
+/**
+ * strace over both processes while `exchanges` go through one at a time: fsyncs per exchange, split by thread. A
+ * sync on the event loop's thread blocks the whole process; one in libuv's pool only delays its own request.
+ */
 async function traceFsyncs(A: Gateway, tracker: CompletionTracker, bPid: number, exchanges: number): Promise<FsyncTrace> {
   if (spawnSync('sh', ['-c', 'command -v strace']).status !== 0) return { exchanges, note: 'strace is not installed' };
+  const dir = makeTempDir('exchange-strace-');
   const attach = (pid: number) => {
-    const child = spawn('strace', ['-f', '-c', '-w', '-e', 'trace=fsync,fdatasync,sync_file_range', '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const out = path.join(dir, `${pid}.trace`);
+    const child = spawn('strace', ['-f', '-T', '-e', 'trace=fsync,fdatasync,sync_file_range', '-o', out, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
     let text = '';
     child.stderr!.on('data', (d: Buffer) => { text += d.toString(); });
-    const exited = new Promise<string>((resolve) => child.once('exit', () => resolve(text)));
-    return { child, exited, ready: () => text.includes('attached') };
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    return { child, exited, out, pid, ready: () => text.includes('attached') };
   };
   const ta = attach(process.pid);
   const tb = attach(bPid);
@@ -645,21 +652,22 @@ async function traceFsyncs(A: Gateway, tracker: CompletionTracker, bPid: number,
   await sleep(300);
   ta.child.kill('SIGINT');
   tb.child.kill('SIGINT');
-  const [textA, textB] = [await ta.exited, await tb.exited];
-  for (const [name, text] of [['A', textA], ['B', textB]]) {
-    if (Object.keys(parseStraceSummary(text)).length === 0) log(`strace of ${name} counted nothing; its output:\n${text.slice(-2000)}`);
-  }
-  return { exchanges, a: parseStraceSummary(textA), b: parseStraceSummary(textB) };
+  await Promise.all([ta.exited, tb.exited]);
+  const split = (t: { out: string; pid: number }) => splitByThread(fs.existsSync(t.out) ? fs.readFileSync(t.out, 'utf8') : '', t.pid);
+  return { exchanges, a: split(ta), b: split(tb) };
 }
 
-function parseStraceSummary(text: string): Record<string, SyscallCount> {
-  const out: Record<string, SyscallCount> = {};
+/** Lines of `strace -f -T -o`: `<tid> fsync(23) = 0 <0.000412>`. */
+function splitByThread(text: string, pid: number): ThreadSplit {
+  const split: ThreadSplit = { loop: { calls: 0, seconds: 0 }, pool: { calls: 0, seconds: 0 } };
   for (const line of text.split('\n')) {
-    // % time     seconds  usecs/call     calls    errors syscall
-    const m = /^\s*[\d.]+\s+([\d.]+)\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/.exec(line);
-    if (m && m[3] !== 'total') out[m[3]] = { seconds: Number(m[1]), calls: Number(m[2]) };
+    const m = /^(\d+)\s+(?:fsync|fdatasync|sync_file_range)\(.*<([\d.]+)>\s*$/.exec(line);
+    if (!m) continue;
+    const bucket = Number(m[1]) === pid ? split.loop : split.pool;
+    bucket.calls++;
+    bucket.seconds += Number(m[2]);
   }
-  return out;
+  return split;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -682,18 +690,22 @@ interface ProfileSummary {
   unclassified: Array<[string, number]>;
 }
 
-/** Native functions (no script URL) by name: node's fs bindings and better-sqlite3's statement methods. */
-const NATIVE_FS = /^(fsync|fdatasync|writeBuffer|writeBuffers|writeString|open|close|fstat|lstat|stat|rename|mkdir|readFileUtf8|readBuffer|read|unlink|readdir|existsSync|access|internalModuleStat) $/;
-const NATIVE_SQLITE = /^(run|get|all|iterate|exec|prepare|pragma|transaction|Statement|Database) $/;
+/**
+ * Native functions (no script URL) are classified by the script that called them: `run` is a SQLite statement
+ * when better-sqlite3 or our store calls it but an RSA signature when node:crypto does, `writeBuffer` a file
+ * write from node:fs but a socket write from node:net.
+ */
+const NATIVE_CALLER_AREAS: Array<[RegExp, string]> = [
+  [/^(fsync|fdatasync|fsyncSync) /, 'fsync (content store)'],
+  [/ (node:fs|node:internal\/fs\/)/, 'node: fs syscalls (open, write, rename, mkdir, stat)'],
+  [/better-sqlite3\/|\/src\/(store|delivery|audit)\/|\/src\/seos\/registry\//, 'SQLite statements and commits (better-sqlite3, native)'],
+];
 
 const AREAS: Array<[RegExp, string]> = [
   [/^\(idle\)/, '(idle: waiting for I/O)'],
   [/^\(garbage collector\)/, 'garbage collection'],
   [/^\(program\)/, '(program: native, unattributed)'],
-  [/^(fsync|fdatasync|fsyncSync) /, 'fsync (content store)'],
-  [NATIVE_SQLITE, 'SQLite statements and commits (better-sqlite3, native)'],
   [/better-sqlite3\//, 'SQLite statements and commits (better-sqlite3, native)'],
-  [NATIVE_FS, 'node: fs syscalls (open, write, rename, mkdir, stat)'],
   [/ node:internal\/crypto\/sig/, 'RSA sign / verify (node:crypto)'],
   [/ node:internal\/crypto\//, 'node:crypto: hashes, other'],
   [/\/src\/xmldsig\//, 'xmldsig: c14n, digests, signature'],
@@ -727,6 +739,18 @@ const AREAS: Array<[RegExp, string]> = [
  */
 function summarizeProfile(profile: CpuProfile, window?: { fromEndMs: number; toEndMs: number }): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parentOf = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id);
+  const urlOf = (id: number) => byId.get(id)!.callFrame.url.replace(/^file:\/\//, '').replace(ROOT, '');
+  /** A native function's area: from the nearest caller that has a script URL (see NATIVE_CALLER_AREAS). */
+  const nativeArea = (id: number, name: string): string | undefined => {
+    let caller = parentOf.get(id);
+    while (caller !== undefined && urlOf(caller) === '') caller = parentOf.get(caller);
+    if (caller === undefined) return undefined;
+    const key = `${name} ${urlOf(caller)}`;
+    return NATIVE_CALLER_AREAS.find(([re]) => re.test(key))?.[1]
+      ?? AREAS.find(([re]) => re.test(`${byId.get(caller!)!.callFrame.functionName} ${urlOf(caller!)}`))?.[1];
+  };
   const self = new Map<number, number>();
   let t = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
@@ -747,7 +771,8 @@ function summarizeProfile(profile: CpuProfile, window?: { fromEndMs: number; toE
     const frame = byId.get(id)!.callFrame;
     const url = frame.url.replace(/^file:\/\//, '').replace(ROOT, '');
     const key = `${frame.functionName || '(anonymous)'} ${url}`;
-    const area = AREAS.find(([re]) => re.test(key))?.[1];
+    const native = url === '' && !/^\((idle|garbage collector|program|root)\)/.test(frame.functionName);
+    const area = native ? nativeArea(id, frame.functionName) : AREAS.find(([re]) => re.test(key))?.[1];
     totalMs += ms;
     if (area?.startsWith('(idle')) idleMs += ms;
     areas.set(area ?? 'other', (areas.get(area ?? 'other') ?? 0) + ms);
@@ -884,21 +909,17 @@ function render(r: Results): string {
     latencyRow('SQLite WAL commit of one row, synchronous=NORMAL', m.sqliteNormal),
   ]), '');
   if (r.trace?.a && r.trace.b) {
-    const t = r.trace;
-    const total = (counts: Record<string, SyscallCount>) => ({
-      calls: Object.values(counts).reduce((sum, c) => sum + c.calls, 0),
-      ms: Object.values(counts).reduce((sum, c) => sum + c.seconds, 0) * 1000,
-    });
-    const row = (name: string, counts: Record<string, SyscallCount>) => {
-      const { calls, ms: wall } = total(counts);
+    const t = { exchanges: r.trace.exchanges, a: r.trace.a, b: r.trace.b };
+    const per = (c: SyscallCount) => [(c.calls / t.exchanges).toFixed(1), ms((c.seconds * 1000) / t.exchanges)];
+    const row = (name: string, split: ThreadSplit) => {
       // Nothing counted means strace did not see the process (an attach that failed quietly), not zero fsyncs.
-      if (calls === 0) return [name, 'n/a', 'n/a', 'n/a', 'strace saw no calls (attach failed?)'];
-      return [name, String(calls), (calls / t.exchanges).toFixed(1), ms(wall / t.exchanges), Object.entries(counts).map(([k, v]) => `${k} ${v.calls}`).join(', ')];
+      if (split.loop.calls + split.pool.calls === 0) return [name, 'n/a', 'n/a', 'n/a', 'n/a'];
+      return [name, ...per(split.loop), ...per(split.pool)];
     };
-    out.push(`Counted with \`strace -f -c -w\` attached to both processes while ${t.exchanges} exchanges went through one after another (strace slows every syscall down, so the wall times are upper bounds):`, '');
-    out.push(markdownTable(['process', 'sync calls', 'per exchange', 'wall time in them per exchange', 'by call'], [row('A (benchmark + gateway A)', t.a!), row('B (serve)', t.b!)]), '');
-    const worst = Math.max(total(t.a!).ms, total(t.b!).ms) / t.exchanges;
-    out.push(`They all run on the event loop's thread (\`fs.fsyncSync\` in the content store, better-sqlite3's commits), so each one blocks its whole process: from these counts alone a process could not exceed ${fmtRate(1000 / worst, 'exchanges/s')}.`, '');
+    out.push(`Counted with \`strace -f -T\` attached to both processes while ${t.exchanges} exchanges went through one after another, split by the thread that made the call (strace slows every syscall down, so the times are upper bounds). A sync on the event loop's thread blocks the whole process; one in libuv's thread pool (the content store's \`sync\`, the WAL group commit) delays only the request waiting for it:`, '');
+    out.push(markdownTable(['process', 'event loop: syncs per exchange', 'time per exchange', 'thread pool: syncs per exchange', 'time per exchange'], [row('A (benchmark + gateway A)', t.a), row('B (serve)', t.b)]), '');
+    const worst = Math.max(t.a.loop.seconds, t.b.loop.seconds) * 1000 / t.exchanges;
+    if (worst > 0) out.push(`From the event loop's syncs alone a process could not exceed ${fmtRate(1000 / worst, 'exchanges/s')}.`, '');
   } else if (r.trace?.note) {
     out.push(`fsync counting skipped: ${r.trace.note}.`, '');
   }
@@ -1018,6 +1039,10 @@ async function main(): Promise<void> {
       const files = fs.existsSync(profDir) ? fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : [];
       const main = files.find((f) => f.includes(`.${bPid}.0.`)) ?? files.map((f) => path.join(profDir, f)).sort((x, y) => fs.statSync(y).size - fs.statSync(x).size)[0];
       const file = main ? path.resolve(profDir, main) : undefined;
+      // The raw profiles stay beside the report, for a look with Chrome DevTools or a caller analysis.
+      fs.mkdirSync(path.dirname(OUT_FILE), { recursive: true });
+      fs.writeFileSync(path.join(path.dirname(OUT_FILE), 'exchange-A.cpuprofile'), JSON.stringify(aProfile));
+      if (file) fs.copyFileSync(file, path.join(path.dirname(OUT_FILE), 'exchange-B.cpuprofile'));
       const windowOf = (endAt: number) => ({ fromEndMs: endAt - run.window.start, toEndMs: endAt - run.window.end });
       profile = {
         a: summarizeProfile(aProfile as unknown as CpuProfile, windowOf(aStoppedAt)),

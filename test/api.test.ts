@@ -13,6 +13,7 @@ import { registerApiKeyCommands } from '../src/cli/apikey-commands.ts';
 import { freePort } from '../src/devtools/redis-server.ts';
 import { buildSoapFault } from '../src/seos/soap/index.ts';
 import { openDatabase } from '../src/store/database.ts';
+import { walSyncOf } from '../src/store/durability.ts';
 import { ALFA_GUID, BETA_GUID, eventually, startTwoGateways, type Municipality, type TwoGateways } from './support/gateways.ts';
 
 /**
@@ -170,6 +171,18 @@ describe('sending documents', () => {
     const doc = net.alfa.gateway.db.prepare('SELECT counterparty_guid AS guid, external_id AS ext, message_guid AS mg FROM documents WHERE id = ?').get(r.json.id) as any;
     expect(doc).toEqual({ guid: BETA_GUID, ext: 'ext-json-1', mg: r.json.messageGuid });
     await eventually(() => inboundAtBeta(r.json.documentGuid), 'Бета received it');
+  });
+
+  it('answers a request that changed something only after a WAL sync (group commit)', async () => {
+    const sent = await alfaCall('POST', '/v1/documents', { json: documentBody() });
+    expect(sent.status, sent.text).toBe(201);
+    await eventually(() => inboundAtBeta(sent.json.documentGuid), 'Бета received it');
+    // request-status commits an outbox row and nothing in its own code waits for the disk: the API's hook does.
+    const sync = walSyncOf(net.alfa.gateway.db)!;
+    const before = sync.syncs;
+    const r = await alfaCall('POST', `/v1/documents/${sent.json.id}/request-status`);
+    expect(r.status, r.text).toBe(202);
+    expect(sync.syncs).toBeGreaterThan(before);
   });
 
   it('sends by GUID (braces optional) and as a multipart upload of a file larger than the JSON limit', async () => {

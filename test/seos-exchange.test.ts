@@ -8,6 +8,8 @@ import { buildSoapFault, createSeosClient, type SubmitOutcome } from '../src/seo
 import { freePort } from '../src/devtools/redis-server.ts';
 import { requireTool, runTool } from './support/tools.ts';
 import { getDocument, listAttachments, statusHistory } from '../src/store/documents.ts';
+import { walSyncOf } from '../src/store/durability.ts';
+import { queueDueStatusPolls } from '../src/seos/status-poller.ts';
 import { entriesForDocument, listAttempts } from '../src/delivery/outbox.ts';
 import { ALFA_GUID, BETA_GUID, eventually, startTwoGateways, type TwoGateways } from './support/gateways.ts';
 import { sampleDocument } from './support/messages.ts';
@@ -134,6 +136,38 @@ describe('the receiver state machine, over the wire', () => {
     expect(third.kind === 'delivered' && third.theirNumber).toBe('ОБ-94-77');
   });
 
+  it('stores a document once when a sender\'s retries race each other, and answers every one of them with a status', async () => {
+    const message = registration();
+    const documentGuid = (message.body as any).document.id.documentGuid as string;
+    const bytes = signMessage(message, net.pki.alfa);
+    const another = registration(documentGuid);
+    const otherBytes = signMessage(another, net.pki.alfa);
+    // The same bytes three times and the same document under a second MessageGUID, all at once: the receiver awaits
+    // its file syncs between checking and committing, so these overlap inside it.
+    const outcomes = await Promise.all([
+      submitToBeta(bytes, message), submitToBeta(bytes, message), submitToBeta(otherBytes, another), submitToBeta(bytes, message),
+    ]);
+    for (const o of outcomes) expect(o.kind, JSON.stringify(o)).toBe('delivered');
+    const statuses = outcomes.map((o) => (o.kind === 'delivered' ? o.status : o.kind));
+    expect(statuses.filter((s) => s === 'DS_WAIT_REGISTRATION').length).toBe(1);
+    expect(statuses.filter((s) => s !== 'DS_WAIT_REGISTRATION').every((s) => s === 'DS_ALREADY_RECEIVED')).toBe(true);
+    const rows = net.beta.gateway.db.prepare("SELECT COUNT(*) AS n FROM documents WHERE direction = 'in' AND document_guid = ?").get(documentGuid.toLowerCase()) as { n: number };
+    expect(rows.n).toBe(1);
+    const messages = net.beta.gateway.db.prepare("SELECT message_guid FROM messages WHERE direction = 'in' AND document_id = ? ORDER BY message_guid").all(inboundAtBeta(documentGuid)!.id) as Array<{ message_guid: string }>;
+    expect(messages.map((m) => m.message_guid).sort()).toEqual([message.header.messageGuid, another.header.messageGuid].map((g) => g.toLowerCase()).sort());
+  });
+
+  it('syncs the WAL before it answers (group commit): the reply never comes before the commit is on disk', async () => {
+    const sync = walSyncOf(net.beta.gateway.db)!;
+    expect(sync, 'a serving gateway opens its database with group commit').toBeDefined();
+    expect(net.beta.gateway.db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL: the gateway syncs, not each commit
+    const before = sync.syncs;
+    const message = registration();
+    const outcome = await submitToBeta(signMessage(message, net.pki.alfa), message);
+    expect(outcome.kind === 'delivered' && outcome.status).toBe('DS_WAIT_REGISTRATION');
+    expect(sync.syncs).toBeGreaterThan(before);
+  });
+
   it('answers a status request with the stored status, or DS_NOT_FOUND', async () => {
     const unknown = buildStatusRequest({ sender: ALFA, recipient: BETA }, { documentGuid: newGuid() });
     const outcome = await submitToBeta(signMessage(unknown, net.pki.alfa), unknown);
@@ -213,6 +247,27 @@ describe('status flows between the gateways', () => {
     net.alfa.gateway.outbound.requestStatus(sent.documentId);
     const doc = await eventually(() => { const d = getDocument(net.alfa.gateway.db, sent.documentId); return d?.status === 'DS_REGISTERED' ? d : undefined; }, 'status request answered');
     expect(doc.theirNumber).toBe('ОБ-7');
+  });
+  it('polls documents still waiting for registration once their interval has passed, one request at a time, and learns their status', async () => {
+    const sent = await net.alfa.gateway.outbound.sendDocument({ recipient: BETA_GUID, document: freshDocument() });
+    await eventually(() => getDocument(net.alfa.gateway.db, sent.documentId)?.status === 'DS_WAIT_REGISTRATION', 'waiting at Алфа');
+    const inbound = await eventually(() => inboundAtBeta(sent.documentGuid), 'Бета received it');
+    net.beta.gateway.db.prepare("UPDATE documents SET status = 'DS_REGISTERED', our_number = 'ОБ-8', our_date = '2026-11-22' WHERE id = ?").run(inbound.id);
+    const db = net.alfa.gateway.db;
+    const ours = <T extends { documentId: string | null }>(rows: T[]) => rows.filter((r) => r.documentId === sent.documentId);
+    // Not due yet: it became waiting just now (the gateways in these tests poll hourly).
+    expect(ours(queueDueStatusPolls(db, 3600_000))).toHaveLength(0);
+    // Two hours on, it is due once; while that request is pending it is not queued again.
+    const later = new Date(Date.now() + 2 * 3600_000);
+    const due = ours(queueDueStatusPolls(db, 3600_000, 500, later));
+    expect(due).toHaveLength(1);
+    expect(due[0]).toMatchObject({ kind: 'seos-status-request', state: 'pending' });
+    expect(ours(queueDueStatusPolls(db, 3600_000, 500, later))).toHaveLength(0);
+    net.alfa.gateway.engine.schedule(due[0]);
+    const doc = await eventually(() => { const d = getDocument(db, sent.documentId); return d?.status === 'DS_REGISTERED' ? d : undefined; }, 'poll answered');
+    expect(doc.theirNumber).toBe('ОБ-8');
+    // Registered: never polled again.
+    expect(ours(queueDueStatusPolls(db, 3600_000, 500, new Date(Date.now() + 10 * 3600_000)))).toHaveLength(0);
   });
 });
 

@@ -4,7 +4,9 @@ import { GatewayError } from '../errors/index.ts';
 import type { DeliveryHandler, DeliveryOutcome } from '../delivery/engine.ts';
 import { addOutboxEntry, type OutboxRow } from '../delivery/outbox.ts';
 import type { SigningIdentity } from '../pki/index.ts';
-import type { Db } from '../store/database.ts';
+import type { StoredContent } from '../store/content-store.ts';
+import { statement, type Db } from '../store/database.ts';
+import { durable } from '../store/durability.ts';
 import {
   findDocument, getDocument, insertAttachments, insertDocument, insertMessage, setMessageReply, updateDocument,
   type DocumentRow, type DocumentState,
@@ -36,8 +38,10 @@ export interface RecipientInfo {
 }
 
 export interface ContentSink {
-  putBuffer(bytes: Buffer): { sha256: string; size: number };
-  putStream(source: AsyncIterable<Uint8Array>): Promise<{ sha256: string; size: number }>;
+  putBuffer(bytes: Buffer): StoredContent;
+  putStream(source: AsyncIterable<Uint8Array>): Promise<StoredContent>;
+  stageBuffer(bytes: Buffer): StoredContent;
+  sync(contents: readonly StoredContent[]): Promise<void>;
 }
 
 /** Above this many attachment bytes (or with any attachment in a file) the message is signed while streaming. */
@@ -55,8 +59,6 @@ export interface OutboundDeps {
   readonly log: { append(entry: DeliveryLogEntry): unknown };
   readonly submit: (url: string, message: Buffer | { path: string }, expect: { messageGuid: string; documentGuid?: string; verifyReply: (reply: Buffer) => VerifiedMessage }) => Promise<SubmitOutcome>;
   readonly signatureProfileFor?: (peerGuid: string) => SignatureProfileName;
-  /** Documents still waiting for registration are polled this often (the protocol does not retry pushes). */
-  readonly statusPollIntervalMs?: number;
   /** After an outbox row is committed: hand it to the delivery engine. */
   readonly schedule: (entry: OutboxRow) => void;
   /** Told inside each transaction what changed (webhooks, eJournal). */
@@ -71,6 +73,8 @@ export interface SendDocumentInput {
   readonly externalId?: string;
   readonly idempotencyKey?: string;
   readonly rnu?: string;
+  /** Why this channel was chosen (JSON {code, bg, en}), stored with the document in its own transaction. */
+  readonly channelReason?: string;
 }
 
 export interface QueuedDocument {
@@ -87,7 +91,6 @@ export type StatusReport =
 
 export function createSeosOutbound(deps: OutboundDeps) {
   const profileFor = deps.signatureProfileFor ?? (() => 'rsa-sha256' as const);
-  const pollInterval = deps.statusPollIntervalMs ?? 3600_000;
   const lifecycle = deps.lifecycle ?? NO_LIFECYCLE;
 
   /**
@@ -108,11 +111,13 @@ export function createSeosOutbound(deps: OutboundDeps) {
     const attachments = document.attachments ?? [];
     const streaming = attachments.some((a) => a.content.source === 'file')
       || attachments.reduce((n, a) => n + (a.content.source === 'bytes' ? a.content.bytes.length : a.content.source === 'base64' ? a.content.text.length : 0), 0) > IN_MEMORY_LIMIT;
+    // Files written now are fsynced together, off the event loop, before the transaction that refers to them.
     const files: Array<{ fileName: string; mimeType: string; comment: string | null; sha256: string; size: number }> = [];
+    const staged: StoredContent[] = [];
     for (const a of attachments) {
-      const stored = a.content.source === 'file'
-        ? await deps.spool.putStream(createReadStream(a.content.path))
-        : deps.spool.putBuffer(a.content.source === 'bytes' ? a.content.bytes : Buffer.from(attachmentBase64(a.content), 'base64'));
+      let stored: StoredContent;
+      if (a.content.source === 'file') stored = await deps.spool.putStream(createReadStream(a.content.path));
+      else staged.push(stored = deps.spool.stageBuffer(a.content.source === 'bytes' ? a.content.bytes : Buffer.from(attachmentBase64(a.content), 'base64')));
       files.push({ fileName: a.fileName, mimeType: a.mimeType, comment: a.comment ?? null, ...stored });
     }
     const profile = profileFor(recipient.guid);
@@ -123,8 +128,10 @@ export function createSeosOutbound(deps: OutboundDeps) {
       const written = writeSignedMessage(message, deps.identity, pipe, { profile }).then((r) => { pipe.end(); return r; }, (e) => { pipe.destroy(e as Error); throw e; });
       const [stored] = await Promise.all([storing, written]);
       archived = stored;
+      await deps.spool.sync(staged);
     } else {
-      archived = deps.archive.putBuffer(signMessage(message, deps.identity, { profile }));
+      archived = deps.archive.stageBuffer(signMessage(message, deps.identity, { profile }));
+      await Promise.all([deps.spool.sync(staged), deps.archive.sync([archived])]);
     }
     let entry!: OutboxRow;
     const row = deps.db.transaction(() => {
@@ -136,6 +143,7 @@ export function createSeosOutbound(deps: OutboundDeps) {
         idempotencyKey: input.idempotencyKey ?? null, rnu: input.rnu ?? null, messageGuid: message.header.messageGuid,
         ourNumber: document.id.number?.docNumber ?? null, ourDate: document.id.number?.docDate ?? null,
       });
+      if (input.channelReason) statement(deps.db, 'UPDATE documents SET channel_reason = ? WHERE id = ?').run(input.channelReason, doc.id);
       insertAttachments(deps.db, doc.id, files);
       insertMessage(deps.db, { direction: 'out', messageGuid: message.header.messageGuid, messageType: message.header.messageType, documentId: doc.id, counterpartyGuid: recipient.guid, wireSha256: archived.sha256 });
       entry = addOutboxEntry(deps.db, { kind: 'seos-document', destination: recipient.guid, documentId: doc.id, payloadSha256: archived.sha256 });
@@ -143,6 +151,7 @@ export function createSeosOutbound(deps: OutboundDeps) {
         documentGuid, documentId: doc.id, messageType: message.header.messageType, status: 'PENDING', wireSha256: archived.sha256, actor: 'records-system' });
       return doc;
     })();
+    await durable(deps.db); // accepted means on disk: the caller is answered after this
     if (row.messageGuid !== message.header.messageGuid) {
       return { documentId: row.id, documentGuid: row.documentGuid, messageGuid: row.messageGuid ?? '', created: false };
     }
@@ -169,6 +178,7 @@ export function createSeosOutbound(deps: OutboundDeps) {
   function reportStatus(documentId: string, report: StatusReport, actor = 'records-system'): { messageGuid: string } {
     const doc = getDocument(deps.db, documentId);
     if (!doc || doc.direction !== 'in') throw new GatewayError('GW_ERR_SEOS_DOCUMENT_NOT_FOUND', `received document ${documentId}`);
+    if (doc.channel !== 'seos') throw new GatewayError('GW_ERR_API_CONFLICT', `document ${documentId} came over ${doc.channel}: its sender cannot be sent a SEOS status`);
     const sender = deps.lookupParticipant(doc.counterpartyGuid);
     if (!sender) throw new GatewayError('GW_ERR_PARTICIPANT_NOT_FOUND', doc.counterpartyGuid);
     const number = report.status === 'DS_REGISTERED' ? report.number : doc.ourNumber;
@@ -272,21 +282,25 @@ export function createSeosOutbound(deps: OutboundDeps) {
     };
   }
 
-  function settleSubmit(
+  /** Archives the evidence (durable before the settling transaction refers to it) and says how to settle. */
+  async function settleSubmit(
     entry: OutboxRow, doc: DocumentRow, recipient: RecipientInfo, outcome: SubmitOutcome,
     kind: 'registration' | 'push' | 'status-request', sent?: { message: SeosMessage; bytes: Buffer },
-  ): DeliveryOutcome {
+  ): Promise<DeliveryOutcome> {
     const base = { direction: 'out' as const, counterparty: counterpartyOf(recipient), documentGuid: doc.documentGuid, documentId: doc.id };
     switch (outcome.kind) {
       case 'delivered': {
         // The evidence is the signed inner reply (re-verifiable), not the SOAP envelope around it.
         const replyBytes = outcome.reply?.bytes;
+        const sentStored = sent ? deps.archive.stageBuffer(sent.bytes) : undefined;
+        const replyStored = replyBytes ? deps.archive.stageBuffer(replyBytes) : undefined;
+        await deps.archive.sync([sentStored, replyStored].filter((c): c is StoredContent => c !== undefined));
         return {
           result: 'delivered',
           detail: outcome.status,
           commit: () => {
-            const sentSha = sent ? deps.archive.putBuffer(sent.bytes).sha256 : entry.payloadSha256 ?? undefined;
-            const replySha = replyBytes ? deps.archive.putBuffer(replyBytes).sha256 : undefined;
+            const sentSha = sentStored?.sha256 ?? entry.payloadSha256 ?? undefined;
+            const replySha = replyStored?.sha256;
             if (sent) insertMessage(deps.db, { direction: 'out', messageGuid: sent.message.header.messageGuid, messageType: sent.message.header.messageType, documentId: doc.id, counterpartyGuid: recipient.guid, wireSha256: sentSha! });
             const messageGuid = sent?.message.header.messageGuid ?? (kind === 'registration' ? doc.messageGuid! : undefined);
             if (messageGuid && replySha) setMessageReply(deps.db, 'out', messageGuid, replySha);
@@ -310,12 +324,14 @@ export function createSeosOutbound(deps: OutboundDeps) {
             if (kind !== 'push') deps.schedule(queueStatusRequest(doc, 0));
           },
         };
-      case 'rejected':
+      case 'rejected': {
+        const evidence = outcome.reply?.bytes ?? outcome.replyBytes;
+        const replyStored = evidence && evidence.length > 0 ? deps.archive.stageBuffer(evidence) : undefined;
+        if (replyStored) await deps.archive.sync([replyStored]);
         return {
           result: 'failed', code: outcome.code, detail: outcome.text?.slice(0, 300),
           commit: () => {
-            const evidence = outcome.reply?.bytes ?? outcome.replyBytes;
-            const replySha = evidence && evidence.length > 0 ? deps.archive.putBuffer(evidence).sha256 : undefined;
+            const replySha = replyStored?.sha256;
             if (kind === 'registration') {
               updateDocument(deps.db, doc.id, { status: 'SENT_FAILED' }, { source: 'peer', detail: outcome.code });
               lifecycle.statusChanged(getDocument(deps.db, doc.id)!, doc.status, 'peer');
@@ -324,6 +340,7 @@ export function createSeosOutbound(deps: OutboundDeps) {
             deps.log.append({ ...base, type: 'attempt', outcome: 'rejected', detail: outcome.code, replySha256: replySha });
           },
         };
+      }
       case 'transport-failure':
         return {
           result: 'retry', code: outcome.code, detail: outcome.detail?.slice(0, 300), transport: true,
@@ -338,7 +355,7 @@ export function createSeosOutbound(deps: OutboundDeps) {
     if (!exists) insertMessage(deps.db, { direction: 'in', messageGuid: reply.header.messageGuid, messageType: reply.header.messageType, documentId: doc.id, counterpartyGuid: recipient.guid, wireSha256: replySha });
   }
 
-  /** A status the peer reported (reply, push or poll) becomes our document's status; polling continues while it waits. */
+  /** A status the peer reported (reply, push or poll) becomes our document's status (StatusPoller asks again while it waits). */
   function applyPeerStatus(doc: DocumentRow, status: DocumentStatus, reply?: SeosMessage): void {
     const state: DocumentState = status === 'DS_ALREADY_RECEIVED' ? 'DS_WAIT_REGISTRATION' : status;
     const body = reply?.body.type === 'MSG_DocumentStatusResponse' ? reply.body : undefined;
@@ -349,7 +366,6 @@ export function createSeosOutbound(deps: OutboundDeps) {
         rejectionReason: body?.rejectionReason, expectedCloseDate: body?.expectedCloseDate,
       }, { source: 'peer', detail: status });
     }
-    if (state === 'DS_WAIT_REGISTRATION') deps.schedule(queueStatusRequest(doc, pollInterval));
     const after = getDocument(deps.db, doc.id);
     if (after) lifecycle.statusChanged(after, doc.status, 'peer');
   }

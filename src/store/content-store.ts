@@ -51,6 +51,11 @@ const PROCESS_TOKEN = randomBytes(8).toString('hex');
 export class ContentStore {
   readonly root: string;
   readonly #tmp: string;
+  /**
+   * Directories created for staged files whose own entries are not yet durable. Every `sync` fsyncs all of them
+   * (a file may land in a directory another caller's stage created a moment before) and forgets them only after.
+   */
+  readonly #unsyncedDirs = new Set<string>();
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -63,8 +68,58 @@ export class ContentStore {
     this.#cleanTemps();
   }
 
-  /** Stores bytes held in memory; an identical file already there is kept as it is. */
+  /** Stores bytes held in memory; an identical file already there is kept as it is. Durable when it returns. */
   putBuffer(buf: Uint8Array): StoredContent {
+    return this.#writeBuffer(buf, true);
+  }
+
+  /**
+   * Stores content produced piece by piece, synchronously (for callers inside one synchronous unit of work, such
+   * as the SEOS receiver decoding a large attachment slice by slice): memory holds one piece at a time.
+   */
+  putChunksSync(pieces: Iterable<Uint8Array>): StoredContent {
+    return this.#writeChunks(pieces, true);
+  }
+
+  /**
+   * Like putBuffer, without waiting for the disk: the file is in place (readable by its name) but survives a
+   * power cut only once `sync` has resolved for it. A caller storing several files stages them all, awaits one
+   * `sync` (the fsyncs run in parallel off the event loop) and only then commits the rows that refer to them.
+   */
+  stageBuffer(buf: Uint8Array): StoredContent {
+    return this.#writeBuffer(buf, false);
+  }
+
+  /** Like putChunksSync, without waiting for the disk (see stageBuffer). */
+  stageChunks(pieces: Iterable<Uint8Array>): StoredContent {
+    return this.#writeChunks(pieces, false);
+  }
+
+  /**
+   * Makes staged files durable: each file and the directory entries that name it, fsynced in libuv's thread pool.
+   * Always syncs every file given, even one that was already there: an identical file staged a moment earlier by
+   * a concurrent caller may not be on disk yet.
+   */
+  async sync(contents: readonly StoredContent[]): Promise<void> {
+    const dirs = new Set<string>();
+    const files: Promise<void>[] = [];
+    for (const { sha256 } of contents) {
+      const file = this.path(sha256);
+      dirs.add(path.dirname(file));
+      files.push(fsyncPath(file));
+    }
+    const created = [...this.#unsyncedDirs];
+    for (const d of created) dirs.add(d);
+    try {
+      await Promise.all(files);
+      await Promise.all([...dirs].map(fsyncPath));
+    } catch (error) {
+      throw ioError('cannot make stored content durable', error);
+    }
+    for (const d of created) this.#unsyncedDirs.delete(d);
+  }
+
+  #writeBuffer(buf: Uint8Array, durable: boolean): StoredContent {
     const sha256 = createHash('sha256').update(buf).digest('hex');
     const size = buf.byteLength;
     if (this.has(sha256)) return { sha256, size };
@@ -74,10 +129,10 @@ export class ContentStore {
       fd = fs.openSync(tmp, 'wx', FILE_MODE);
       let offset = 0;
       while (offset < size) offset += fs.writeSync(fd, buf, offset, size - offset);
-      fs.fsyncSync(fd);
+      if (durable) fs.fsyncSync(fd);
       fs.closeSync(fd);
       fd = undefined;
-      this.#commit(tmp, sha256);
+      this.#commit(tmp, sha256, durable);
     } catch (error) {
       if (fd !== undefined) closeQuietly(fd);
       removeQuietly(tmp);
@@ -86,11 +141,7 @@ export class ContentStore {
     return { sha256, size };
   }
 
-  /**
-   * Stores content produced piece by piece, synchronously (for callers inside one synchronous unit of work, such
-   * as the SEOS receiver decoding a large attachment slice by slice): memory holds one piece at a time.
-   */
-  putChunksSync(pieces: Iterable<Uint8Array>): StoredContent {
+  #writeChunks(pieces: Iterable<Uint8Array>, durable: boolean): StoredContent {
     const hash = createHash('sha256');
     const tmp = this.#tempName();
     let size = 0;
@@ -103,12 +154,12 @@ export class ContentStore {
         let offset = 0;
         while (offset < chunk.byteLength) offset += fs.writeSync(fd, chunk, offset, chunk.byteLength - offset);
       }
-      fs.fsyncSync(fd);
+      if (durable) fs.fsyncSync(fd);
       fs.closeSync(fd);
       fd = undefined;
       const sha256 = hash.digest('hex');
       if (this.has(sha256)) removeQuietly(tmp);
-      else this.#commit(tmp, sha256);
+      else this.#commit(tmp, sha256, durable);
       return { sha256, size };
     } catch (error) {
       if (fd !== undefined) closeQuietly(fd);
@@ -142,7 +193,7 @@ export class ContentStore {
       handle = undefined;
       const sha256 = hash.digest('hex');
       if (this.has(sha256)) removeQuietly(tmp); // dedup: the file already there is the same content
-      else this.#commit(tmp, sha256);
+      else this.#commit(tmp, sha256, true);
       return { sha256, size };
     } catch (error) {
       if (handle) await handle.close().catch(() => undefined);
@@ -251,20 +302,29 @@ export class ContentStore {
     return path.join(this.#tmp, `${process.pid}.${PROCESS_TOKEN}.${randomBytes(8).toString('hex')}.tmp`);
   }
 
-  /** Moves a complete, fsynced temp file to its name and makes the new directory entries durable. */
-  #commit(tmp: string, sha256: string): void {
+  /**
+   * Moves a complete temp file to its name. Durable: the file was fsynced and the new directory entries are
+   * fsynced now. Staged: the directories to fsync are remembered for `sync`.
+   */
+  #commit(tmp: string, sha256: string, durable: boolean): void {
     const final = this.path(sha256);
     const dir = path.dirname(final);
     const created = fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
     fs.renameSync(tmp, final);
-    fsyncDir(dir);
     // Directories made just now must themselves be recorded in their parents, or a crash could lose the file.
+    const parents: string[] = [];
     if (created !== undefined) {
       for (let d = path.dirname(dir); d.length >= this.root.length; d = path.dirname(d)) {
-        fsyncDir(d);
+        parents.push(d);
         if (d === this.root) break;
       }
     }
+    if (!durable) {
+      for (const d of parents) this.#unsyncedDirs.add(d);
+      return;
+    }
+    fsyncDir(dir);
+    for (const d of parents) fsyncDir(d);
   }
 
   /**
@@ -316,6 +376,19 @@ function fsyncDir(dir: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** open, fsync, close in libuv's thread pool (callbacks: FileHandle's promises cost several times more CPU here). */
+function fsyncPath(file: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fs.open(file, 'r', (openError, fd) => {
+      if (openError) return reject(openError);
+      fs.fsync(fd, (syncError) => fs.close(fd, (closeError) => {
+        if (syncError ?? closeError) reject(syncError ?? closeError);
+        else resolve();
+      }));
+    });
+  });
 }
 
 function closeQuietly(fd: number): void {

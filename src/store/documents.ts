@@ -168,8 +168,11 @@ export function setMessageReply(db: Db, direction: Direction, messageGuid: strin
   statement(db, 'UPDATE messages SET reply_sha256 = ? WHERE direction = ? AND message_guid = ?').run(replySha256, direction, messageGuid.toLowerCase());
 }
 
-/** Sequence for the receipt numbers we give incoming documents before the records system registers them. */
+/**
+ * The next receipt number we give an incoming document before the records system registers it. Call inside the
+ * transaction that stores the document: a rollback gives the number back.
+ */
 export function nextReceiptNumber(db: Db, prefix: string): string {
-  const n = (statement(db, "SELECT COUNT(*) AS n FROM documents WHERE direction = 'in'").get() as { n: number }).n + 1;
+  const n = (statement(db, "UPDATE counters SET value = value + 1 WHERE name = 'receipt' RETURNING value").get() as { value: number }).value;
   return `${prefix}${String(n).padStart(6, '0')}`;
 }

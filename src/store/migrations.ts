@@ -9,6 +9,7 @@ export interface Migration {
 }
 
 import { API_MIGRATION } from './migrations-api.ts';
+import { COUNTERS_MIGRATION } from './migrations-counters.ts';
 import { EJOURNAL_MIGRATION } from './migrations-ejournal.ts';
 import { SSEV_MIGRATION } from './migrations-ssev.ts';
 
@@ -157,4 +158,5 @@ export const MIGRATIONS: readonly Migration[] = [
   API_MIGRATION,
   EJOURNAL_MIGRATION,
   SSEV_MIGRATION,
+  COUNTERS_MIGRATION,
 ];

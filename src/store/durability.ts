@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import type { Db } from './database.ts';
+
+/**
+ * Group commit for a SQLite database in WAL mode opened with `synchronous = NORMAL`.
+ *
+ * With `synchronous = FULL` every commit fsyncs the WAL on the event loop's thread (better-sqlite3 is
+ * synchronous), so a busy gateway spent most of its time blocked in fsync, one per commit. With NORMAL a commit
+ * only writes the WAL; it survives a crash of the process but not of the machine until the WAL is synced. The
+ * gateway therefore syncs the WAL itself, off the event loop (libuv's thread pool), before it acknowledges
+ * anything: `await durable(db)` after the commit and before the answer. Callers waiting at the same moment share
+ * one fsync, which is what makes this cheaper than a sync per commit.
+ *
+ * The ordering this gives is the one `synchronous = FULL` gives for an acknowledgement: nothing is answered
+ * before the commit it reports is on disk. SQLite itself still syncs the WAL before each checkpoint copies it
+ * into the database file, so the database file never gets ahead of the WAL.
+ */
+export class WalSync {
+  readonly #walFile: string;
+  #running: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
+  #syncs = 0;
+
+  constructor(databaseFile: string) {
+    this.#walFile = `${databaseFile}-wal`;
+  }
+
+  /** How many fsyncs of the WAL this process has made (for the benchmarks and tests). */
+  get syncs(): number {
+    return this.#syncs;
+  }
+
+  /**
+   * Resolves once every commit made before the call is on disk. A caller that arrives while a sync is running
+   * cannot rely on it (its commit may have come after that fsync started): it waits for the next one, which all
+   * callers arriving meanwhile share.
+   */
+  sync(): Promise<void> {
+    if (!this.#running) return this.#start();
+    this.#next ??= this.#running.then(
+      () => { this.#next = undefined; return this.#start(); },
+      () => { this.#next = undefined; return this.#start(); },
+    );
+    return this.#next;
+  }
+
+  #start(): Promise<void> {
+    const run = this.#fsync().finally(() => { if (this.#running === run) this.#running = undefined; });
+    this.#running = run;
+    return run;
+  }
+
+  async #fsync(): Promise<void> {
+    let handle: fs.promises.FileHandle;
+    try {
+      // Opened by name each time: SQLite may delete and re-create the WAL (the last connection closing).
+      handle = await fs.promises.open(this.#walFile, 'r');
+    } catch (error) {
+      // No WAL file: every commit is already in the database file (checkpointed and synced by SQLite).
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    try {
+      await handle.sync();
+      this.#syncs++;
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+const walSyncs = new WeakMap<Db, WalSync>();
+
+/** Registers the group commit of a connection opened with `synchronous = NORMAL` (done by openDatabase). */
+export function attachWalSync(db: Db, sync: WalSync): void {
+  walSyncs.set(db, sync);
+}
+
+/** The connection's group commit, when it has one (a database opened with `groupCommit`). */
+export function walSyncOf(db: Db): WalSync | undefined {
+  return walSyncs.get(db);
+}
+
+/**
+ * Resolves once everything committed on this connection so far survives a power cut. Call it after a commit and
+ * before acknowledging it. Immediate for a connection with `synchronous = FULL` (each commit was synced already).
+ */
+export function durable(db: Db): Promise<void> {
+  return walSyncs.get(db)?.sync() ?? Promise.resolve();
+}

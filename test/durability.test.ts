@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { isGatewayError } from '../src/errors/index.ts';
+import { ContentStore } from '../src/store/content-store.ts';
+import { openDatabase } from '../src/store/database.ts';
+import { durable, walSyncOf } from '../src/store/durability.ts';
+
+/** Group commit (store/durability.ts) and staged content (ContentStore.stage* + sync), on real files. */
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'durability-'));
+});
+
+const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+
+describe('group commit of the WAL', () => {
+  it('is off by default (each commit synced) and on with groupCommit (synchronous = NORMAL plus a shared WAL sync)', async () => {
+    const plain = openDatabase(path.join(dir, 'plain.db'));
+    expect(plain.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    expect(walSyncOf(plain)).toBeUndefined();
+    await durable(plain); // nothing to wait for
+    plain.close();
+
+    const grouped = openDatabase(path.join(dir, 'grouped.db'), { groupCommit: true });
+    expect(grouped.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    const sync = walSyncOf(grouped)!;
+    grouped.exec('CREATE TABLE t (x INTEGER)');
+    grouped.prepare('INSERT INTO t VALUES (1)').run();
+    const before = sync.syncs;
+    await durable(grouped);
+    expect(sync.syncs).toBe(before + 1);
+    grouped.close();
+  });
+
+  it('lets callers that wait at the same moment share fsyncs, and never lets a late caller ride on a sync that started before it', async () => {
+    const db = openDatabase(path.join(dir, 'g.db'), { groupCommit: true });
+    const sync = walSyncOf(db)!;
+    db.exec('CREATE TABLE t (x INTEGER)');
+    const before = sync.syncs;
+    // Fifty commits, each followed by a wait, all in flight together: at most two fsyncs (the one running, the next).
+    const waits: Promise<void>[] = [];
+    for (let i = 0; i < 50; i++) {
+      db.prepare('INSERT INTO t VALUES (?)').run(i);
+      waits.push(durable(db));
+    }
+    await Promise.all(waits);
+    expect(sync.syncs - before).toBeGreaterThanOrEqual(1);
+    expect(sync.syncs - before).toBeLessThanOrEqual(2);
+
+    // A caller arriving while a sync runs gets the next one: its promise resolves only after a later fsync.
+    const first = sync.sync();
+    const countAtFirst = sync.syncs;
+    db.prepare('INSERT INTO t VALUES (99)').run();
+    const late = sync.sync();
+    expect(late).not.toBe(first);
+    await first;
+    await late;
+    expect(sync.syncs).toBe(countAtFirst + 2);
+    db.close();
+  });
+
+  it('finds nothing to sync once the WAL is gone (the last connection checkpointed and removed it)', async () => {
+    const file = path.join(dir, 'w.db');
+    const db = openDatabase(file, { groupCommit: true });
+    const sync = walSyncOf(db)!;
+    db.close();
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+    await expect(sync.sync()).resolves.toBeUndefined();
+  });
+});
+
+describe('staged content', () => {
+  it('is readable by its name at once and made durable by sync, files in new directories included', async () => {
+    const store = new ContentStore(path.join(dir, 'store'));
+    const a = store.stageBuffer(Buffer.from('едно'));
+    const b = store.stageChunks([Buffer.from('две '), Buffer.from('части')]);
+    expect(a.sha256).toBe(sha256('едно'));
+    expect(b.sha256).toBe(sha256('две части'));
+    expect(store.read(a.sha256).toString()).toBe('едно');
+    await store.sync([a, b]);
+    expect(store.check(a.sha256)).toBe('ok');
+    expect(store.check(b.sha256)).toBe('ok');
+    // The same content staged again is the same file; syncing it again is harmless.
+    expect(store.stageBuffer(Buffer.from('едно'))).toEqual(a);
+    await store.sync([a]);
+  });
+
+  it('fails sync with GW_ERR_STORE_IO when a staged file has gone, so its caller does not commit a reference to it', async () => {
+    const store = new ContentStore(path.join(dir, 'store'));
+    const a = store.stageBuffer(Buffer.from('ще изчезне'));
+    fs.rmSync(store.path(a.sha256), { force: true });
+    const error = await store.sync([a]).then(() => undefined, (e: unknown) => e);
+    expect(isGatewayError(error) && error.code).toBe('GW_ERR_STORE_IO');
+  });
+});
