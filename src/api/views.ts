@@ -1,5 +1,6 @@
 import { destinationHealth } from '../delivery/destinations.ts';
 import { entriesForDocument, listAttempts, type OutboxRow } from '../delivery/outbox.ts';
+import { getChannelReason, ssevMessageOfDocument } from '../ssev/index.ts';
 import type { Db } from '../store/database.ts';
 import { listAttachments, statusHistory, type DocumentRow } from '../store/documents.ts';
 
@@ -48,9 +49,20 @@ export function documentView(db: Db, doc: DocumentRow) {
     ourNumber: doc.ourNumber, ourDate: doc.ourDate, theirNumber: doc.theirNumber, theirDate: doc.theirDate,
     rejectionReason: doc.rejectionReason, expectedCloseDate: doc.expectedCloseDate, externalId: doc.externalId, rnu: doc.rnu,
     acknowledgedAt: doc.acknowledgedAt, createdAt: doc.createdAt, updatedAt: doc.updatedAt,
+    ...channelOf(db, doc),
     attachments: attachmentsOf(db, doc),
     history: historyOf(db, doc.id),
     deliveries: entriesForDocument(db, doc.id).map((row) => deliveryView(db, row, down)),
+  };
+}
+
+/** Why the document took its channel, and its SSEV message (status, delivery time) when it went over SSEV. */
+export function channelOf(db: Db, doc: DocumentRow) {
+  const reason = getChannelReason(db, doc.id);
+  const m = doc.channel === 'ssev' ? ssevMessageOfDocument(db, doc.id) : undefined;
+  return {
+    ...(reason ? { channelReason: JSON.parse(reason) as { code: string; bg: string; en: string } } : {}),
+    ...(m ? { ssev: { messageId: m.messageId, api: m.api, state: m.state, sentAt: m.dateSent, deliveredAt: m.dateReceived, ssevRnu: m.ssevRnu } } : {}),
   };
 }
 

@@ -21,8 +21,10 @@ import { WEBHOOKS_READERS, completeWebhooks, type WebhooksInput, type WebhooksSe
  * default in DEFAULTS, and, if operators need it, an environment variable in readEnvironment.
  */
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+// In their own module: readers.ts needs them, and importing them from here made an import cycle (readers ↔ load-config)
+// that left a section's readers undefined when a section module was imported before this one.
+import { LOG_LEVELS, type LogLevel } from './log-levels.ts';
+export { LOG_LEVELS, type LogLevel };
 
 /** Config files are small; anything bigger is a mistake or an attack, so it is refused before it is read. */
 export const CONFIG_FILE_MAX_BYTES = 1024 * 1024;

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { GatewayError } from '../errors/index.ts';
-import { LOG_LEVELS, type LogLevel } from './load-config.ts';
+import { LOG_LEVELS, type LogLevel } from './log-levels.ts';
 import { Secret } from './secret.ts';
 
 /*

@@ -96,8 +96,15 @@ export interface SsevConfig {
   readonly statusPollIntervalMs: number;
   /** After this long without delivery the status poller stops asking (the document stays SENT). */
   readonly statusPollMaxAgeMs: number;
-  /** The path of the push-notification endpoint on the gateway's API listener. */
+  /** The path of the push-notification endpoint. */
   readonly pushPath: string;
+  /**
+   * Which listener serves the push endpoint: `seos` (default) is the listener other administrations already reach
+   * from outside; `api` is the records-system listener (loopback unless allowRemote), for a reverse proxy that
+   * forwards only this path; `none` relies on polling alone (e.g. when the SEOS listener requires client
+   * certificates SSEV does not present).
+   */
+  readonly pushListener: 'seos' | 'api' | 'none';
   /** Overrides of the limits; what is not set comes from the chosen API's published limits (src/ssev/limits.ts). */
   readonly limits: Partial<SsevLimitsConfig>;
   readonly rest: SsevRestConfig;
@@ -129,6 +136,7 @@ export const SSEV_DEFAULTS: SsevConfig = {
   statusPollIntervalMs: 15 * 60_000,
   statusPollMaxAgeMs: 90 * 24 * 3600_000,
   pushPath: '/ssev/push',
+  pushListener: 'seos',
   limits: {},
   rest: { tokenAuth: 'basic', identity: {}, blobDownloadOrigins: [] },
   soap: { signatureProfile: 'rsa-sha1', timestampTtlSeconds: 300 },
@@ -202,6 +210,7 @@ export const SSEV_READERS: FieldReaders<SsevInput> = {
     statusPollIntervalMs: readInt(1000, 7 * 24 * 3600_000),
     statusPollMaxAgeMs: readInt(60_000, 365 * 24 * 3600_000),
     pushPath: readUrlPath,
+    pushListener: readEnum(['seos', 'api', 'none'] as const),
     limits: (v, p) => readObject<Mutable<SsevLimitsConfig>>(v, p, {
       maxAttachments: readInt(1, 1000),
       maxAttachmentBytes: readInt(1, 2 * 1024 ** 3),

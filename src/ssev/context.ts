@@ -52,12 +52,25 @@ export interface SsevChannelDeps {
   readonly profileCacheMs?: number;
   /** Prefix of the receipt numbers given to received messages (default "SSEV-"). */
   readonly receiptPrefix?: string;
+  /**
+   * The gateway's Lifecycle (src/app/lifecycle.ts), told INSIDE the transaction of each change, so that the
+   * webhook and eJournal rows its listeners add commit with the change or not at all: documentReceived for a
+   * received message, statusChanged for SENT / DELIVERED / SENT_FAILED, deliveryFailed for a refused or dead send.
+   */
+  readonly lifecycle?: SsevLifecycle;
   /** After a sent document is delivered (the recipient opened it): webhooks, eJournal DELIVERED when it has an RNU. */
   readonly onDelivered?: (document: DocumentRow) => void;
   /** After a received message became an inbound document. */
   readonly onReceived?: (document: DocumentRow) => void;
   /** After any other status change of an SSEV document (SENT, SENT_FAILED). */
   readonly onStatusChanged?: (document: DocumentRow) => void;
+}
+
+/** What the channel tells the gateway's Lifecycle (a structural subset of it, so this folder does not import app/). */
+export interface SsevLifecycle {
+  documentReceived(document: DocumentRow): void;
+  statusChanged(document: DocumentRow, previous: string, source: string): void;
+  deliveryFailed(entry: OutboxRow, code: string, detail?: string): void;
 }
 
 export const OUTBOX_KIND = 'ssev-message';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isGatewayError } from '../errors/index.ts';
 import { insertAttachments, insertDocument, nextReceiptNumber, type DocumentRow } from '../store/documents.ts';
+import { durable } from '../store/durability.ts';
 import { afterCommit, errorText, logCounterparty, noLogger, type SsevChannelDeps } from './context.ts';
 import { claimIncoming, getSsevMessage, incomingSettled, recordStored, recordTakeFailure, unfinishedClaims } from './store.ts';
 import type { SsevReceivedMessage } from './types.ts';
@@ -63,6 +64,9 @@ export function createSsevInbox(deps: SsevChannelDeps) {
       if (!claimIncoming(deps.db, { messageId, api: deps.client.kind, owner, leaseMs })) return { outcome: 'skipped' };
       let received: SsevReceivedMessage;
       try {
+        // Opening counts as delivery in SSEV and drops the message from its "new" lists: the claim must be on disk
+        // first (group commit), or a machine crash could forget a message SSEV will not list again.
+        await durable(deps.db);
         received = await deps.client.receive(messageId, deps.spool);
       } catch (error) {
         const code = isGatewayError(error) ? error.code : 'GW_ERR_INTERNAL';
@@ -120,6 +124,8 @@ export function createSsevInbox(deps: SsevChannelDeps) {
         documentGuid: doc.documentGuid, documentId: doc.id, messageType: 'ssev-message', status: doc.status, outcome: 'document-received',
         ...(evidence ? { wireSha256: evidence.sha256 } : {}), detail: `ssev ${deps.client.kind} message ${m.messageId}, ${files.length} file(s)`,
       });
+      // The same webhook (document.received) as a SEOS document, committed with it.
+      deps.lifecycle?.documentReceived(doc);
       return doc;
     }).immediate();
   }

@@ -34,4 +34,5 @@ export { secureEnvelope, verifyWsSecurity, WSSE_NS, WSU_NS, EXC_C14N, type Verif
 export { buildDpMiscinfo, parseDpMiscinfo, type DpMiscinfoParts } from './dp-miscinfo.ts';
 export { buildMtom, parseMtom, buildFormData, parseMultipart, formDataFileName, XOP_NS, type MtomPackage } from './multipart.ts';
 export { createSsevApiFromConfig } from './from-config.ts';
-export { getChannelReason, setChannelReason, getSsevMessage, type SsevMessageRow } from './store.ts';
+export { getChannelReason, setChannelReason, getSsevMessage, ssevMessageOfDocument, type SsevMessageRow } from './store.ts';
+export { classifyRecipient, isValidEgn, isValidLnch, isValidPersonalNumber, type RecipientIdentifier } from './identifiers.ts';

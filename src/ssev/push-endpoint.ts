@@ -13,7 +13,8 @@ import type { PushEvent } from './channel.ts';
  *   anything malformed → 400 GW_ERR_SSEV_PUSH_MALFORMED.
  *
  * The answer does not wait for SSEV: a push is a hint, the pollers are the certainty, and SSEV does not retry
- * pushes. Register it on the API listener:
+ * pushes. The composition root registers it on the listener `ssev.pushListener` names (the SEOS listener by
+ * default: see docs/ssev.md):
  *
  *   app.register(ssevPushEndpoint, { channel, path: config.ssev.pushPath });
  *

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DeliveryHandler, DeliveryOutcome } from '../delivery/engine.ts';
 import { addOutboxEntry, type OutboxRow } from '../delivery/outbox.ts';
 import { GatewayError, isGatewayError, type ErrorCode } from '../errors/index.ts';
-import { getDocument, insertAttachments, insertDocument, updateDocument, type DocumentRow } from '../store/documents.ts';
+import { findDocument, getDocument, insertAttachments, insertDocument, updateDocument, type DocumentRow } from '../store/documents.ts';
 import {
   OUTBOX_KIND, SSEV_DESTINATION, afterCommit, errorText, logCounterparty, noLogger, recipientKey, type SsevChannelDeps,
 } from './context.ts';
@@ -25,6 +25,8 @@ export interface SsevAttachmentInput {
   /** The bytes, or a file already in the spool. */
   readonly content?: Buffer;
   readonly sha256?: string;
+  /** Kept on the document's attachment row (SSEV itself has no per-file comment). */
+  readonly comment?: string;
 }
 
 export interface SsevSendInput {
@@ -35,6 +37,8 @@ export interface SsevSendInput {
   readonly attachments?: readonly SsevAttachmentInput[];
   readonly externalId?: string;
   readonly idempotencyKey?: string;
+  /** The records system's DocumentGUID, when it gave one (else a new one). */
+  readonly documentGuid?: string;
   readonly rnu?: string;
   /** Our registration number and date of the document. */
   readonly regNumber?: string;
@@ -103,7 +107,7 @@ export function createSsevSender(deps: SsevChannelDeps) {
     // Files first (each fsynced); the transaction that refers to them commits after.
     const files = (input.attachments ?? []).map((a) => {
       const stored = a.content !== undefined ? deps.spool.putBuffer(a.content) : { sha256: a.sha256!, size: deps.spool.read(a.sha256!).length };
-      return { fileName: a.fileName, mimeType: a.mimeType, comment: null, ...stored };
+      return { fileName: a.fileName, mimeType: a.mimeType, comment: a.comment ?? null, ...stored };
     });
     const r = input.recipient;
     const payload: Payload = {
@@ -114,7 +118,10 @@ export function createSsevSender(deps: SsevChannelDeps) {
       attachments: files.map(({ fileName, mimeType, sha256, size }) => ({ fileName, mimeType, sha256, size })),
     };
     const key = recipientKey(r.kind, r.identifier);
-    const documentGuid = `{${randomUUID()}}`;
+    const documentGuid = input.documentGuid ?? `{${randomUUID()}}`;
+    if (input.documentGuid && findDocument(deps.db, 'out', documentGuid, key)) {
+      throw new GatewayError('GW_ERR_DOCUMENT_EXISTS', `DocumentGUID ${documentGuid} was already sent to this SSEV recipient`);
+    }
     let entry: OutboxRow | undefined;
     const row = deps.db.transaction(() => {
       const again = findRepeat(input);
@@ -166,7 +173,7 @@ export function createSsevSender(deps: SsevChannelDeps) {
       payload = JSON.parse(entry.payloadJson ?? '') as Payload;
       if (payload.v !== 1) throw new Error('version');
     } catch {
-      return failed(doc, 'GW_ERR_INTERNAL', 'the outbox payload is unreadable');
+      return failed(entry, doc, 'GW_ERR_INTERNAL', 'the outbox payload is unreadable');
     }
     const counterparty = logCounterparty(doc.counterpartyGuid, payload.recipient.kind, payload.recipient.identifier, payload.recipient.name);
     try {
@@ -181,7 +188,9 @@ export function createSsevSender(deps: SsevChannelDeps) {
         result: 'delivered', detail: `SSEV message ${messageId}`,
         commit: () => {
           recordSent(deps.db, { messageId, api: deps.client.kind, documentId: doc.id, nextCheckAt: new Date(Date.now() + statusPollIntervalMs) });
+          const before = getDocument(deps.db, doc.id)!.status;
           updateDocument(deps.db, doc.id, { status: 'SENT' }, { source: 'peer', detail: `SSEV message ${messageId}` });
+          deps.lifecycle?.statusChanged(getDocument(deps.db, doc.id)!, before, 'peer');
           deps.log.append({
             type: 'attempt', direction: 'out', counterparty, documentGuid: doc.documentGuid, documentId: doc.id, messageType: OUTBOX_KIND,
             outcome: 'delivered', status: 'SENT', detail: `ssev ${deps.client.kind} message ${messageId}`,
@@ -200,28 +209,38 @@ export function createSsevSender(deps: SsevChannelDeps) {
           commit: () => deps.log.append({ type: 'attempt', direction: 'out', counterparty, documentId: doc.id, messageType: OUTBOX_KIND, outcome: 'transport-failure', detail: code }),
         };
       }
-      return failed(doc, code, detail, counterparty);
+      return failed(entry, doc, code, detail, counterparty);
     }
   };
 
-  function failed(doc: DocumentRow, code: ErrorCode, detail: string, counterparty?: ReturnType<typeof logCounterparty>): DeliveryOutcome {
+  function failed(entry: OutboxRow, doc: DocumentRow, code: ErrorCode, detail: string, counterparty?: ReturnType<typeof logCounterparty>): DeliveryOutcome {
     logger.warn({ code, documentId: doc.id }, 'ssev send refused');
     return {
       result: 'failed', code, detail,
       commit: () => {
+        const before = getDocument(deps.db, doc.id)!.status;
         updateDocument(deps.db, doc.id, { status: 'SENT_FAILED' }, { source: 'peer', detail: code });
+        // Told here, in the engine's commit (the composition root leaves ssev-* kinds out of its own "failed" event).
+        deps.lifecycle?.statusChanged(getDocument(deps.db, doc.id)!, before, 'peer');
+        deps.lifecycle?.deliveryFailed(entry, code, detail);
         deps.log.append({ type: 'attempt', direction: 'out', counterparty, documentId: doc.id, messageType: OUTBOX_KIND, outcome: 'rejected', status: 'SENT_FAILED', detail: code });
         afterCommit(() => notify(doc.id, 'SENT_FAILED'));
       },
     };
   }
 
-  /** Retries exhausted (the engine's dead event): the document failed; the records system hears it as a status change. */
-  function markDead(entry: OutboxRow): void {
+  /**
+   * Retries exhausted (the engine's dead event): the document failed; the records system hears it as a status
+   * change and a failed delivery, told to the lifecycle in the same transaction.
+   */
+  function markDead(entry: OutboxRow, code: string = 'GW_ERR_SSEV_UNAVAILABLE', detail?: string): void {
     if (entry.kind !== OUTBOX_KIND || !entry.documentId) return;
     deps.db.transaction(() => {
+      const before = getDocument(deps.db, entry.documentId!);
       updateDocument(deps.db, entry.documentId!, { status: 'SENT_FAILED' }, { source: 'gateway', detail: 'retries exhausted' });
       deps.log.append({ type: 'status-change', direction: 'out', documentId: entry.documentId!, messageType: OUTBOX_KIND, status: 'SENT_FAILED', outcome: 'dead', actor: 'gateway' });
+      if (before) deps.lifecycle?.statusChanged(getDocument(deps.db, entry.documentId!)!, before.status, 'gateway');
+      deps.lifecycle?.deliveryFailed(entry, code, detail);
     })();
     notify(entry.documentId, 'SENT_FAILED');
   }

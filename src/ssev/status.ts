@@ -31,8 +31,11 @@ export function createSsevStatusPoller(deps: SsevChannelDeps) {
         ...(status.dateReceived ? { dateReceived: status.dateReceived } : {}), ...(status.dateSent ? { dateSent: status.dateSent } : {}),
         ...(status.rnu ? { ssevRnu: status.rnu } : {}),
       });
+      const before = getDocument(deps.db, row.documentId)?.status ?? 'SENT';
       updateDocument(deps.db, row.documentId, { status: 'DELIVERED' }, { source: 'peer', detail: `SSEV dateReceived ${status.dateReceived ?? '(set)'}` });
       const d = getDocument(deps.db, row.documentId)!;
+      // Webhooks (document.status) and eJournal (DELIVERED when the document has an RNU) commit with the change.
+      deps.lifecycle?.statusChanged(d, before, 'peer');
       deps.log.append({
         type: 'status-change', direction: 'out', counterparty: { guid: d.counterpartyGuid }, documentGuid: d.documentGuid, documentId: d.id,
         messageType: OUTBOX_KIND, status: 'DELIVERED', actor: 'peer', ...(evidence ? { replySha256: evidence.sha256 } : {}),

@@ -31,6 +31,11 @@ export function getSsevMessage(db: Db, direction: 'in' | 'out', messageId: numbe
   return db.prepare(`${SELECT} WHERE direction = ? AND message_id = ?`).get(direction, messageId) as SsevMessageRow | undefined;
 }
 
+/** The SSEV message of a document, sent or received (one per document). */
+export function ssevMessageOfDocument(db: Db, documentId: string): SsevMessageRow | undefined {
+  return db.prepare(`${SELECT} WHERE document_id = ? LIMIT 1`).get(documentId) as SsevMessageRow | undefined;
+}
+
 export function sentMessageOfDocument(db: Db, documentId: string): SsevMessageRow | undefined {
   return db.prepare(`${SELECT} WHERE direction = 'out' AND document_id = ?`).get(documentId) as SsevMessageRow | undefined;
 }

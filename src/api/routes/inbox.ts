@@ -4,6 +4,7 @@ import { parseMessageXml } from '../../seos/parse.ts';
 import type { StatusReport } from '../../seos/outbound.ts';
 import { getDocument, listAttachments, statusHistory, updateDocument, type DocumentRow } from '../../store/documents.ts';
 import { actorOf } from '../auth.ts';
+import { reportSsevStatus } from '../ssev-status-report.ts';
 import { addRoute, type ApiContext } from '../context.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { contentDisposition, safeMimeType } from '../file-names.ts';
@@ -142,6 +143,11 @@ export function registerInboxRoutes(app: FastifyInstance, ctx: ApiContext): void
     handler: async (request, reply) => {
       const doc = received((request.params as { id: string }).id);
       const report = toReport(request.body as ReportJson);
+      if (doc.channel === 'ssev') {
+        // SSEV carries no statuses: recorded here (history, webhooks, eJournal), not sent to the sender.
+        const { repeated } = reportSsevStatus(options, doc, report, actorOf(request), () => refuseImpossible(doc, report));
+        return reply.code(200).send({ id: doc.id, status: report.status, messageGuid: '', repeated, senderNotified: false });
+      }
       const repeated = sameAsLastReport(doc, report);
       if (repeated) return reply.code(200).send({ id: doc.id, status: doc.status, messageGuid: repeated, repeated: true });
       refuseImpossible(doc, report);
