@@ -69,6 +69,8 @@ async function harness(options: {
   downAfter?: number;
   record?: Partial<RecordOptions>;
   client?: Partial<ConstructorParameters<typeof EjournalClient>[0]>;
+  /** Carrier mode: jobs carry up to this many ready events, sent with the batch form of the contract. */
+  carrier?: { eventsPerJob: number; followUpJobs?: number; batchMaxEvents?: number };
 } = {}): Promise<Harness> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'seos-ejournal-'));
   const file = path.join(dir, 'gateway.db');
@@ -87,12 +89,14 @@ async function harness(options: {
       const client = new EjournalClient({
         url: sim.url, allowInsecureHttp: true, timeoutMs: 5000,
         oauth: { tokenUrl: sim.tokenUrl, clientId: 'gateway', clientSecret: 'gateway-secret' },
+        ...(options.carrier ? { batch: { path: '/v1/events/batch', maxEvents: options.carrier.batchMaxEvents ?? 10 } } : {}),
         ...options.client,
       });
       let engine!: DeliveryEngine;
       const handler = createEjournalHandler({
         db: conn, client, log: new DeliveryLog(conn), schedule: (row) => engine.schedule(row),
         ordering: { parkMs: 20_000, shortDeferMs: 20 }, requestTimeoutMs: 5000, claimMarginMs: 2000,
+        ...(options.carrier ? { eventsPerJob: options.carrier.eventsPerJob, followUpJobs: options.carrier.followUpJobs ?? 3 } : {}),
       });
       engine = new DeliveryEngine({
         db: conn, connection: redisConnection(redis.url), prefix, handlers: { [EJOURNAL_OUTBOX_KIND]: handler },
@@ -226,6 +230,56 @@ describe('eJournal delivery: order per RNU with several workers and a restart', 
     expect(rnusInFirstTen.size).toBeGreaterThan(5);
     expect(verifyDeliveryLog(h.db).ok).toBe(true);
   }, 90_000);
+
+  it('carrier mode: jobs carrying many events (batch requests) keep the order with two engines and an engine replaced mid-run', async () => {
+    const h = await harness({ simulator: { delayMs: [0, 4] }, carrier: { eventsPerJob: 16, batchMaxEvents: 8 } });
+    const rnus = Array.from({ length: 40 }, (_, i) => `CARRIER-${i}`);
+    const perRnu = 10;
+    // Scheduled as the API schedules a batch: one job per eventsPerJob events; the jobs carry the rest.
+    const scheduleEvery = (rows: Array<OutboxRow | null>) => rows.filter(Boolean).forEach((row, i) => { if (i % 16 === 0) h.schedule(row); });
+    const first = shuffle(rnus.flatMap((rnu) => Array.from({ length: perRnu / 2 }, (_, i) => ({ rnu, i }))));
+    const pending = first.map(({ rnu, i }) => h.record({ rnu, status: STATUSES[i % STATUSES.length], occurredAt: at(i * 10) }).outbox);
+    await h.startEngine();
+    await h.startEngine();
+    scheduleEvery(pending);
+    for (let i = perRnu / 2; i < perRnu; i++) {
+      scheduleEvery(rnus.map((rnu) => h.record({ rnu, status: STATUSES[i % STATUSES.length], occurredAt: at(i * 10) }).outbox));
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    const total = rnus.length * perRnu;
+    await h.waitUntil(delivered(h, Math.floor(total * 0.4)));
+    await h.stopEngine(0);
+    (h.engines[0] as { closed?: boolean }).closed = true;
+    await h.startEngine();
+    await h.waitUntil(delivered(h, total), 60_000);
+    expect(h.sim.orderViolations()).toEqual([]);
+    expect(new Set(h.sim.events().map((e) => `${e.rnu}|${e.status}|${e.occurredAt}`)).size).toBe(total);
+    expect(h.sim.stats.duplicates).toBeLessThanOrEqual(total * 0.02);
+    for (const rnu of rnus) expect(h.sim.events(rnu).map((e) => e.occurredAt)).toEqual(Array.from({ length: perRnu }, (_, i) => at(i * 10)));
+    expect(h.states()).toEqual({ 'delivered/delivered': total });
+    // Many events per request and far fewer requests than events.
+    expect(h.sim.stats.batches).toBeLessThan(total / 2);
+    // Every event has its own attempt record, as with one job per event.
+    expect((h.db.prepare("SELECT COUNT(DISTINCT outbox_id) AS n FROM attempts WHERE outcome = 'delivered'").get() as { n: number }).n).toBe(total);
+    expect(verifyDeliveryLog(h.db).ok).toBe(true);
+  }, 90_000);
+
+  it('carrier mode: eJournal down then back, a rejected event and a retried one are settled per event', async () => {
+    const h = await harness({ carrier: { eventsPerJob: 8, batchMaxEvents: 4 }, retry: { firstDelayMs: 100, maxAttempts: 50 } });
+    await h.startEngine();
+    h.sim.rejectWhen((e) => e.rnu === 'C-REJ' && e.status === STATUSES[1]);
+    await h.sim.goDown();
+    const rows = ['C-A', 'C-B', 'C-REJ'].flatMap((rnu) => [0, 1, 2].map((i) => h.record({ rnu, status: STATUSES[i], occurredAt: at(i) }).outbox));
+    h.schedule(rows.find(Boolean));
+    await new Promise((r) => setTimeout(r, 600));
+    expect(h.sim.events()).toHaveLength(0);
+    await h.sim.comeBack();
+    await h.waitUntil(() => (h.db.prepare(`SELECT COUNT(*) AS n FROM ejournal_events WHERE state IN ('delivered', 'rejected')`).get() as { n: number }).n === 9, 20_000);
+    expect(h.sim.orderViolations()).toEqual([]);
+    expect(h.sim.events('C-REJ').map((e) => e.status)).toEqual([STATUSES[0], STATUSES[2]]);
+    expect(eventsNeedingAttention(h.db).map((a) => [a.event.rnu, a.problem])).toEqual([['C-REJ', 'rejected']]);
+    for (const rnu of ['C-A', 'C-B']) expect(h.sim.events(rnu).map((e) => e.status)).toEqual([STATUSES[0], STATUSES[1], STATUSES[2]]);
+  }, 60_000);
 
   it('keeps the order across a Redis flush (the reconciler re-schedules from SQLite)', async () => {
     const h = await harness({ simulator: { delayMs: [10, 30] } });

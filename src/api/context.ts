@@ -4,8 +4,10 @@ import type { ApiConfig } from '../config/api-config.ts';
 import type { OutboxRow } from '../delivery/outbox.ts';
 import type { QueuedDocument, SendDocumentInput, StatusReport } from '../seos/outbound.ts';
 import type { ContentStore } from '../store/content-store.ts';
+import type { QueuedSsevDocument, RoutingDecision, SsevSendInput } from '../ssev/index.ts';
 import type { Db } from '../store/database.ts';
 import type { DocumentRow } from '../store/documents.ts';
+import type { EjournalApi } from '../ejournal/intake.ts';
 import type { ApiRole } from './api-keys.ts';
 import { requireRole } from './auth.ts';
 import type { UploadSpool } from './upload.ts';
@@ -28,6 +30,20 @@ export interface RecordsApiOptions {
   readonly schedule: (row: OutboxRow) => void;
   /** Told (inside the transaction) when an operator action changes a document's status, like every other change. */
   readonly lifecycle?: { statusChanged(document: DocumentRow, previous: string, source: string): void };
+  /**
+   * SEOS or SSEV for POST /v1/documents (src/app/document-channels.ts) and the SSEV channel when configured.
+   * Without it every document goes over SEOS, as before SSEV.
+   */
+  readonly channels?: {
+    choose(recipient: string, force?: 'seos' | 'ssev'): Promise<RoutingDecision>;
+    readonly ssev?: {
+      sendViaSsev(input: SsevSendInput): QueuedSsevDocument;
+      /** Asks SSEV now whether the recipient opened a message we sent (POST /v1/documents/{id}/request-status). */
+      checkDelivered(messageId: number): Promise<string>;
+    };
+  };
+  /** eJournal (`ejournal.enabled`): the /v1/services routes; without it they answer GW_ERR_EJOURNAL_DISABLED. */
+  readonly ejournal?: EjournalApi;
 }
 
 export interface ApiContext {

@@ -9,6 +9,7 @@ import { authenticate } from './auth.ts';
 import { parseJsonBody } from './json-body.ts';
 import type { ApiContext, RecordsApiOptions } from './context.ts';
 import { registerAuditRoutes } from './routes/audit.ts';
+import { registerServiceRoutes } from './routes/services.ts';
 import { registerDocumentRoutes } from './routes/documents.ts';
 import { registerInboxRoutes } from './routes/inbox.ts';
 import { registerOperatorRoutes } from './routes/operator.ts';
@@ -75,6 +76,7 @@ export async function recordsApi(app: FastifyInstance, options: RecordsApiOption
     registerInboxRoutes(v1, ctx);
     registerOperatorRoutes(v1, ctx);
     registerAuditRoutes(v1, ctx);
+    registerServiceRoutes(v1, ctx);
     await v1.register(multipart, {
       preservePath: true, // the raw name, so that path tricks are refused rather than quietly cut off
       throwFileSizeLimit: true,

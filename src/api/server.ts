@@ -53,10 +53,18 @@ function serializeRequest(req: unknown): unknown {
   const request = req as RequestLike;
   return {
     method: request.method,
-    url: request.url.split('?', 1)[0],
+    url: loggablePath(request.url.split('?', 1)[0]),
     host: request.host,
     remoteAddress: request.ip,
   };
+}
+
+/**
+ * A request path as it may be logged: an RNU in it (/v1/services/{rnu}...) is replaced by `{rnu}`. It relates to
+ * a person's request, like the records the service is about.
+ */
+export function loggablePath(path: string): string {
+  return path.replace(/^(\/v1\/services\/)(?!events$)[^/]+/, '$1{rnu}');
 }
 
 export interface BuildServerOptions {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { ConnectionOptions } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
@@ -13,14 +14,18 @@ import { loadSigningIdentity, type SigningIdentity } from '../pki/index.ts';
 import type { Participant as SeosParticipant } from '../seos/model.ts';
 import { createSeosOutbound, type RecipientInfo } from '../seos/outbound.ts';
 import { createSeosReceiver } from '../seos/receiver.ts';
+import { StatusPoller } from '../seos/status-poller.ts';
 import { ParticipantDirectory, RegistrySync, createRegistryClient, type Participant } from '../seos/registry/index.ts';
 import { createSeosClient } from '../seos/soap/index.ts';
+import type { SsevChannel } from '../ssev/index.ts';
 import { WEBHOOK_KIND, createWebhookHandler, createWebhookNotifier } from '../webhooks/index.ts';
+import { withRnuOnTheWire } from '../ejournal/carried-rnu.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { registerHealthRoutes } from '../api/health.ts';
 import { ContentStore } from '../store/content-store.ts';
 import { openDatabase, type Db } from '../store/database.ts';
+import { durable } from '../store/durability.ts';
 import type { DestinationStream } from 'pino';
 
 /**
@@ -49,6 +54,8 @@ export interface Gateway {
   readonly log: DeliveryLog;
   readonly identity: SigningIdentity;
   readonly registrySync?: RegistrySync;
+  /** SSEV, the second channel, when `ssev.enabled`. */
+  readonly ssev?: SsevChannel;
   start(): Promise<{ apiUrl: string; seosUrl: string }>;
   stop(): Promise<void>;
 }
@@ -59,7 +66,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const mode = options.mode ?? 'serve';
   const logger = createLogger(config.logLevel, options.logStream);
   const identity = loadIdentity(config);
-  const db = openDatabase(path.join(config.dataDir, 'gateway.db'));
+  // Serving and worker processes group their commits (see store/durability.ts); a CLI command syncs each commit.
+  const db = openDatabase(path.join(config.dataDir, 'gateway.db'), { groupCommit: mode !== 'cli' });
   const spool = new ContentStore(path.join(config.dataDir, 'spool'));
   const archive = new ContentStore(path.join(config.dataDir, 'archive'));
   const log = new DeliveryLog(db);
@@ -92,9 +100,14 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   // Scheduled once the current synchronous transaction has committed, never from inside it.
   const schedule = (entry: OutboxRow) => setImmediate(() => engine.schedule(entry));
   const metrics = createGatewayMetrics(db, () => engine.queueCounts());
+  // eJournal, when configured: automatic events (a lifecycle listener), their delivery handler and API routes.
+  const ejournal = config.ejournal.enabled
+    ? (await import('./ejournal-wiring.ts')).createEjournalWiring(config, { db, log, schedule: (entry) => engine.schedule(entry) })
+    : undefined;
   const lifecycle = new Lifecycle([
     createWebhookNotifier(db, config.webhooks),
     { documentReceived: (doc) => { metrics.documentReceived(doc.channel); } },
+    ...(ejournal ? [ejournal.listener] : []),
   ], (entry) => engine.schedule(entry));
   const seosOutbound = createSeosOutbound({
     db, self: selfParticipant, identity, archive, spool, log,
@@ -102,22 +115,29 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     lookupParticipant: (guid) => { const p = directory.byGuid(guid); return p ? recipientInfo(p) : undefined; },
     submit: (url, message, expect) => client.submit(url, message, expect),
     signatureProfileFor: profileFor,
-    statusPollIntervalMs: config.delivery.statusPollIntervalMs,
     schedule,
     lifecycle,
   });
   const outbound: typeof seosOutbound = {
     ...seosOutbound,
     async sendDocument(input) {
-      const sent = await seosOutbound.sendDocument(input);
+      // A document's RNU goes on the wire in DocAddData (validated first: a bad one is refused before anything is stored).
+      const sent = await seosOutbound.sendDocument(withRnuOnTheWire(input));
       if (sent.created) metrics.documentAccepted('seos');
       return sent;
     },
   };
 
+  // SSEV, the second channel (people, companies, administrations outside SEOS), when configured; loaded only then.
+  const ssev = config.ssev.enabled
+    ? (await import('./ssev-wiring.ts')).createSsevWiring(config, {
+      db, spool, archive, log, identity, schedule, lifecycle, logger: logger.child({ component: 'ssev' }), accepted: () => metrics.documentAccepted('ssev'),
+    })
+    : undefined;
+
   engine = new DeliveryEngine({
     db, connection: redisConnection(config.redisUrl), prefix: `sgw-${self.guid.replace(/[{}]/g, '')}`,
-    handlers: { ...outbound.handlers, [WEBHOOK_KIND]: createWebhookHandler(config.webhooks) },
+    handlers: { ...outbound.handlers, ...ssev?.channel.handlers, ...ejournal?.handlers, [WEBHOOK_KIND]: createWebhookHandler(config.webhooks) },
     retryPolicyFor: () => config.delivery.retry,
     destinationPolicy: { downAfter: config.delivery.downAfterFailures, probeIntervalMs: config.delivery.probeIntervalMs },
     concurrency: config.delivery.concurrency,
@@ -127,12 +147,21 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     runWorker: mode === 'worker' || (mode === 'serve' && config.delivery.inProcessWorkers),
     events: {
       attempted: (entry, outcome) => metrics.attempt(entry, outcome),
-      dead: (entry, code, detail) => outbound.markDead(entry, code, detail),
-      // Refused deliveries of our own SEOS messages tell the lifecycle in their commit; others (webhooks) here.
-      failed: (entry, code, detail) => { if (!entry.kind.startsWith('seos-')) db.transaction(() => lifecycle.deliveryFailed(entry, code, detail))(); },
+      // Each channel settles its own dead entries (SSEV's by kind); the SEOS outbound settles the rest (webhooks too).
+      dead: (entry, code, detail) => {
+        if (ejournal?.markDead(entry, code)) return; // an eJournal event: logged, held for the operator (resend or skip)
+        return ssev && entry.kind in ssev.channel.handlers ? ssev.channel.markDead(entry, code, detail) : outbound.markDead(entry, code, detail);
+      },
+      // Refused deliveries of our own SEOS and SSEV messages tell the lifecycle in their commit; others (webhooks) here.
+      failed: (entry, code, detail) => {
+        if (!entry.kind.startsWith('seos-') && !entry.kind.startsWith('ssev-')) db.transaction(() => lifecycle.deliveryFailed(entry, code, detail))();
+      },
     },
     log: logger.child({ component: 'delivery' }),
   });
+
+  // Sent documents still waiting for registration are asked about on a schedule (serve only: one sweeper).
+  const statusPoller = new StatusPoller({ db, intervalMs: config.delivery.statusPollIntervalMs, schedule, log: logger.child({ component: 'status-poller' }) });
 
   const receiver = createSeosReceiver({
     db, self: selfParticipant, identity, spool, archive, log,
@@ -146,6 +175,11 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   });
 
   const api = await buildServer(config, { logStream: options.logStream });
+  // A request that changed something is answered only once its commit is on disk (group commit).
+  api.addHook('onSend', async (request, _reply, payload) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') await durable(db);
+    return payload;
+  });
   registerHealthRoutes(api, {
     db, queueCounts: () => engine.queueCounts(), certificate: identity.certificate, metrics: metrics.registry,
     ...(registrySync ? { registry: { lastSync: () => directory.lastSync(), maxAgeMs: 3 * config.registry.syncIntervalMinutes * 60_000 } } : {}),
@@ -153,24 +187,38 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   // The records-system REST API (/v1, OpenAPI at /docs); loaded only where it listens, to keep CLI start-up short.
   if (config.api.enabled && mode === 'serve') {
     const { recordsApi } = await import('../api/records-api.ts');
-    await api.register(recordsApi, { config: config.api, db, outbound, spool, archive, log, schedule, lifecycle });
+    // With SSEV, POST /v1/documents chooses the channel (SEOS, else SSEV); without it every document goes over SEOS.
+    const channels = ssev
+      ? { ...(await import('./document-channels.ts')).createDocumentChannels({ directory, ssevLookup: ssev.channel.lookupProfile }), ssev: ssev.channel }
+      : undefined;
+    await api.register(recordsApi, {
+      config: config.api, db, outbound, spool, archive, log, schedule, lifecycle, ...(channels ? { channels } : {}), ...(ejournal ? { ejournal: ejournal.api } : {}),
+    });
     // The queue dashboard for IT staff, behind the operator role.
     const [{ registerQueueDashboard }, { ApiKeyVerifier }] = await Promise.all([import('../api/queue-dashboard.ts'), import('../api/api-keys.ts')]);
     const verifier = new ApiKeyVerifier(db);
     await registerQueueDashboard(api, { queue: engine.bullQueue, roleOfKey: (key) => verifier.verify(key)?.role });
   }
-  const seos = buildSeosEndpoint({ config: config.seos.endpoint, receive: receiver.receive, logger: logger.child({ component: 'seos-endpoint' }) });
+  // Large inbound messages are streamed to files here (they may hold personal data: inside dataDir, not /tmp).
+  const inboundDir = path.join(config.dataDir, 'inbound');
+  const seos = buildSeosEndpoint({ config: config.seos.endpoint, receive: receiver.receive, logger: logger.child({ component: 'seos-endpoint' }), tempDir: inboundDir });
+  // SSEV's push notifications: on the SEOS listener by default (the one reachable from outside), see ssev.pushListener.
+  if (ssev && mode === 'serve') await ssev.mountPush({ api, seos });
 
   let stopped = false;
   return {
-    config, db, directory, engine, outbound, api, seos, archive, spool, log, identity, registrySync,
+    config, db, directory, engine, outbound, api, seos, archive, spool, log, identity, registrySync, ...(ssev ? { ssev: ssev.channel } : {}),
     async start() {
       if (mode === 'cli') return { apiUrl: '', seosUrl: '' };
       await engine.start();
       if (mode === 'worker') return { apiUrl: '', seosUrl: '' };
       registrySync?.start();
+      statusPoller.start();
+      // Files of messages that were arriving when the previous run stopped were never answered: the senders retry.
+      fs.rmSync(inboundDir, { recursive: true, force: true });
       const apiUrl = await api.listen({ host: config.host, port: config.port });
       const seosUrl = await seos.listen({ host: config.seos.endpoint.host, port: config.seos.endpoint.port });
+      ssev?.channel.start(); // SSEV inbox and sent-status polling, each once now and then on its interval
       return { apiUrl, seosUrl: `${seosUrl}${config.seos.endpoint.path}` };
     },
     async stop() {
@@ -179,7 +227,10 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       // Stop taking work first, then let deliveries in flight finish, then close the stores.
       await Promise.allSettled([api.close(), seos.close()]);
       await registrySync?.stop();
+      statusPoller.stop();
+      await ssev?.close(); // SSEV polling stopped and its work in flight finished before the engine and the database
       await engine.close();
+      ejournal?.close();
       client.close();
       db.close();
     },

@@ -54,6 +54,25 @@ export interface EjournalEndpointConfig {
   readonly idempotencyHeader: string | null;
   readonly fields: EjournalFieldMap;
   readonly responses: EjournalResponseRules;
+  /** The batch form of the contract (docs/ejournal-contract.md §4.1); absent: one event per request. */
+  readonly batch?: EjournalBatchConfig;
+}
+
+export interface EjournalBatchConfig {
+  readonly path: string;
+  /** Events per request, at most. */
+  readonly maxEvents: number;
+  readonly eventsField: string;
+  readonly resultsField: string;
+  readonly statusField: string;
+}
+
+/** How delivery jobs carry events (src/ejournal/handler.ts, carrier mode). */
+export interface EjournalDeliveryConfig {
+  /** Ready events one delivery job may carry (sent in one batch request, or in parallel requests); 1: a job per event. */
+  readonly eventsPerJob: number;
+  /** Follow-up jobs a finished job may start when more events are ready (how many carriers run at once, at most). */
+  readonly followUpJobs: number;
 }
 
 export interface CentralRnuConfig {
@@ -96,6 +115,9 @@ export interface EjournalConfig {
   /** Events dated further in the future than this are refused (a wrong clock or a typo). */
   readonly maxFutureSkewMs: number;
   readonly ordering: EjournalOrderingConfig;
+  readonly delivery: EjournalDeliveryConfig;
+  /** Events in one POST /v1/services/events request, at most. */
+  readonly maxEventsPerRequest: number;
   readonly endpoint: EjournalEndpointConfig;
   readonly oauth?: EjournalOAuthConfig;
   readonly rnu: { readonly provider: 'given' | 'central' | 'demo'; readonly central?: CentralRnuConfig };
@@ -110,9 +132,10 @@ type EndpointInput = Partial<Omit<EjournalEndpointConfig, 'fields' | 'responses'
   responses?: Partial<EjournalResponseRules>;
 };
 
-type EjournalSectionInput = Partial<Omit<EjournalConfig, 'lifecycle' | 'ordering' | 'endpoint' | 'rnu'>> & {
+type EjournalSectionInput = Partial<Omit<EjournalConfig, 'lifecycle' | 'ordering' | 'delivery' | 'endpoint' | 'rnu'>> & {
   lifecycle?: Partial<Record<LifecycleEvent, string | null>>;
   ordering?: Partial<EjournalOrderingConfig>;
+  delivery?: Partial<EjournalDeliveryConfig>;
   endpoint?: EndpointInput;
   rnu?: { provider?: 'given' | 'central' | 'demo'; central?: CentralRnuConfig };
 };
@@ -257,9 +280,18 @@ export const EJOURNAL_READERS: FieldReaders<EjournalInput> = {
     ordering: (v, p) => readObject<EjournalOrderingConfig>(v, p, {
       parkMs: readInt(100, 24 * 3600_000), shortDeferMs: readInt(1, 60_000), claimMarginMs: readInt(0, 3600_000),
     }),
+    delivery: (v, p) => readObject<EjournalDeliveryConfig>(v, p, { eventsPerJob: readInt(1, 1000), followUpJobs: readInt(1, 64) }),
+    maxEventsPerRequest: readInt(1, 10_000),
     endpoint: (v, p) => readObject<EndpointInput>(v, p, {
       url: readUrl, eventsPath: readUrlPath, method: readEnum('POST', 'PUT'), timeoutMs: readInt(100, 600_000),
       allowInsecureHttp: readBoolean, tls: readTls,
+      batch: (x, at) => {
+        const b = readObject<Partial<EjournalBatchConfig>>(x, at, {
+          path: readUrlPath, maxEvents: readInt(1, 1000), eventsField: readFieldPath, resultsField: readFieldPath, statusField: readFieldPath,
+        });
+        if (b.path === undefined) fail(`${at}.path`, 'required');
+        return { maxEvents: 100, eventsField: 'events', resultsField: 'results', statusField: 'status', ...b } as EjournalBatchConfig;
+      },
       headers: readStringMap(HEADER_RE, 500, 'HTTP header names'),
       idempotencyHeader: (x, at) => {
         if (x === null) return null as unknown as string;
@@ -298,6 +330,8 @@ export const EJOURNAL_DEFAULTS: EjournalConfig = {
   lateEvents: 'deliver',
   maxFutureSkewMs: 5 * 60_000,
   ordering: { parkMs: 5 * 60_000, shortDeferMs: 50, claimMarginMs: 30_000 },
+  delivery: { eventsPerJob: 50, followUpJobs: 4 },
+  maxEventsPerRequest: 1000,
   endpoint: {
     eventsPath: '/v1/events', method: 'POST', timeoutMs: 30_000, allowInsecureHttp: false, headers: {},
     idempotencyHeader: 'Idempotency-Key', fields: DEFAULT_EJOURNAL_FIELDS, responses: DEFAULT_EJOURNAL_RESPONSES,
@@ -331,7 +365,7 @@ export function completeEjournal(input: EjournalInput): EjournalSection {
   const rnu = { provider: i.rnu?.provider ?? d.rnu.provider, ...(i.rnu?.central ? { central: i.rnu.central } : {}) };
   const config: EjournalConfig = {
     ...d, ...i, statuses, lifecycle, channels: i.channels ?? d.channels,
-    ordering: { ...d.ordering, ...i.ordering }, endpoint, rnu,
+    ordering: { ...d.ordering, ...i.ordering }, delivery: { ...d.delivery, ...i.delivery }, endpoint, rnu,
   };
   if (config.enabled) {
     if (!config.endpoint.url) fail('$.ejournal.endpoint.url', 'required when $.ejournal.enabled is true');

@@ -16,7 +16,7 @@ import { DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry-poli
  * Handlers say what happened as a typed outcome; the engine applies the retry policy, destination health and
  * the handler's own changes in one transaction with the attempt record.
  */
-export type DeliveryOutcome =
+export type SingleOutcome =
   /** Done. */
   | { result: 'delivered'; detail?: string; commit?: () => void }
   /** The other side refused; trying again will not help. */
@@ -25,6 +25,27 @@ export type DeliveryOutcome =
   | { result: 'retry'; code: ErrorCode; detail?: string; transport: boolean; commit?: () => void }
   /** Not now, and not a failure: come back at `until` without spending an attempt (e.g. an earlier event of the same RNU is still on its way). */
   | { result: 'defer'; until: Date; detail?: string };
+
+/**
+ * A row that a job delivered together with its own (one job carrying many small deliveries, e.g. eJournal
+ * events): settled in the same transaction as the job's row, with its own retry policy and attempt record.
+ */
+export interface CompanionOutcome {
+  readonly row: OutboxRow;
+  readonly outcome: SingleOutcome;
+  /**
+   * Inside the settle transaction: does this delivery still own the row? Default: the row's job sequence is still
+   * `row.jobSeq`. A row that is no longer owned is left alone (its outcome and commit are dropped).
+   */
+  readonly owns?: () => boolean;
+}
+
+export type DeliveryOutcome = SingleOutcome & {
+  /** Rows delivered by the same job, settled with it. */
+  companions?: readonly CompanionOutcome[];
+  /** Inside the settle transaction, after the row and its companions are applied (schedule follow-up work here). */
+  settled?: () => void;
+};
 
 export interface DeliveryContext {
   /** 1-based number of this attempt. */
@@ -68,6 +89,13 @@ export interface DeliveryEngineOptions {
 }
 
 export const QUEUE_NAME = 'delivery';
+
+interface Applied {
+  readonly row: OutboxRow;
+  readonly outcome: SingleOutcome;
+  readonly reschedule?: Date;
+  readonly final?: 'delivered' | 'failed' | 'dead';
+}
 
 interface JobData {
   outboxId: string;
@@ -225,47 +253,73 @@ export class DeliveryEngine {
 
   private settle(row: OutboxRow, outcome: DeliveryOutcome, durationMs: number): void {
     const { db } = this.options;
+    const companions = outcome.companions ?? [];
     this.options.events?.attempted?.(row, outcome);
-    if (outcome.result === 'defer') {
+    for (const c of companions) this.options.events?.attempted?.(c.row, c.outcome);
+    if (outcome.result === 'defer' && companions.length === 0 && !outcome.settled) {
       updateOutbox(db, row.id, { nextAttemptAt: outcome.until });
       this.schedule({ id: row.id, nextAttemptAt: outcome.until.toISOString() });
       return;
     }
-    const attempts = row.attempts + 1;
-    let reschedule: Date | undefined;
-    let final: 'delivered' | 'failed' | 'dead' | undefined;
+    const applied: Applied[] = [];
+    const answered = new Set<string>(); // destinations whose health was recorded in this settle (once is enough)
     // IMMEDIATE: it reads, then writes; with workers in several processes a deferred one fails with SQLITE_BUSY_SNAPSHOT.
     db.transaction(() => {
-      if (getOutboxEntry(db, row.id)?.jobSeq !== row.jobSeq) return; // superseded while we were delivering
-      outcome.commit?.();
-      recordAttempt(db, row.id, { outcome: outcome.result === 'delivered' ? 'delivered' : `${outcome.result}:${outcome.code}`, detail: outcome.detail ?? null, durationMs });
-      if (outcome.result === 'delivered') {
-        recordSuccess(db, row.destination);
-        updateOutbox(db, row.id, { state: 'delivered', attempts, lastError: null });
-        final = 'delivered';
-        return;
+      const sameJob = (r: OutboxRow) => () => getOutboxEntry(db, r.id)?.jobSeq === r.jobSeq;
+      const own = this.apply(row, outcome, durationMs, sameJob(row), answered); // superseded while we were delivering: undefined
+      if (own) applied.push(own);
+      for (const c of companions) {
+        const done = this.apply(c.row, c.outcome, durationMs, c.owns ?? sameJob(c.row), answered);
+        if (done) applied.push(done);
       }
-      if (outcome.result === 'failed') {
-        recordSuccess(db, row.destination); // it answered: the destination is up, the message is refused
-        updateOutbox(db, row.id, { state: 'failed', attempts, lastError: `${outcome.code}: ${outcome.detail ?? ''}`.slice(0, 500) });
-        final = 'failed';
-        return;
-      }
-      if (outcome.transport) recordTransportFailure(db, row.destination, outcome.code, this.destinationPolicy());
-      const delay = retryDelay(this.retryPolicy(row), attempts);
-      if (delay === null) {
-        updateOutbox(db, row.id, { state: 'dead', attempts, lastError: `${outcome.code}: ${outcome.detail ?? ''}`.slice(0, 500) });
-        final = 'dead';
-        return;
-      }
-      reschedule = new Date(Date.now() + delay);
-      updateOutbox(db, row.id, { attempts, nextAttemptAt: reschedule, lastError: `${outcome.code}: ${outcome.detail ?? ''}`.slice(0, 500) });
+      outcome.settled?.();
     }).immediate();
-    const after = getOutboxEntry(db, row.id) ?? row;
-    if (reschedule) this.schedule({ id: row.id, nextAttemptAt: reschedule.toISOString() });
-    if (final === 'delivered') this.options.events?.delivered?.(after);
-    if (final === 'failed' && outcome.result === 'failed') this.options.events?.failed?.(after, outcome.code, outcome.detail);
-    if (final === 'dead' && outcome.result === 'retry') this.options.events?.dead?.(after, outcome.code, outcome.detail);
+    const ev = this.options.events;
+    for (const a of applied) {
+      if (a.reschedule) this.schedule({ id: a.row.id, nextAttemptAt: a.reschedule.toISOString() });
+      if (!a.final || !(ev?.delivered || ev?.failed || ev?.dead)) continue;
+      const after = getOutboxEntry(db, a.row.id) ?? a.row;
+      if (a.final === 'delivered') this.options.events?.delivered?.(after);
+      if (a.final === 'failed' && a.outcome.result === 'failed') this.options.events?.failed?.(after, a.outcome.code, a.outcome.detail);
+      if (a.final === 'dead' && a.outcome.result === 'retry') this.options.events?.dead?.(after, a.outcome.code, a.outcome.detail);
+    }
+  }
+
+  /** One row's outcome, inside the settle transaction. */
+  private apply(row: OutboxRow, outcome: SingleOutcome, durationMs: number, owns: () => boolean, answered: Set<string>): Applied | undefined {
+    const { db } = this.options;
+    if (!owns()) return undefined;
+    if (outcome.result === 'defer') {
+      updateOutbox(db, row.id, { nextAttemptAt: outcome.until });
+      return { row, outcome, reschedule: outcome.until };
+    }
+    const attempts = row.attempts + 1;
+    outcome.commit?.();
+    recordAttempt(db, row.id, { outcome: outcome.result === 'delivered' ? 'delivered' : `${outcome.result}:${outcome.code}`, detail: outcome.detail ?? null, durationMs });
+    const answeredBy = (destination: string) => {
+      if (answered.has(destination)) return;
+      answered.add(destination);
+      recordSuccess(db, destination);
+    };
+    if (outcome.result === 'delivered') {
+      answeredBy(row.destination);
+      updateOutbox(db, row.id, { state: 'delivered', attempts, lastError: null });
+      return { row, outcome, final: 'delivered' };
+    }
+    if (outcome.result === 'failed') {
+      answeredBy(row.destination); // it answered: the destination is up, the message is refused
+      updateOutbox(db, row.id, { state: 'failed', attempts, lastError: `${outcome.code}: ${outcome.detail ?? ''}`.slice(0, 500) });
+      return { row, outcome, final: 'failed' };
+    }
+    if (outcome.transport) recordTransportFailure(db, row.destination, outcome.code, this.destinationPolicy());
+    const delay = retryDelay(this.retryPolicy(row), attempts);
+    if (delay === null) {
+      updateOutbox(db, row.id, { state: 'dead', attempts, lastError: `${outcome.code}: ${outcome.detail ?? ''}`.slice(0, 500) });
+      return { row, outcome, final: 'dead' };
+    }
+    const reschedule = new Date(Date.now() + delay);
+    updateOutbox(db, row.id, { attempts, nextAttemptAt: reschedule, lastError: `${outcome.code}: ${outcome.detail ?? ''}`.slice(0, 500) });
+    return { row, outcome, reschedule };
   }
 
   private retryPolicy(row: OutboxRow): RetryPolicy {

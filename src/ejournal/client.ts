@@ -61,6 +61,21 @@ export interface EjournalClientOptions {
   } | OAuth2ClientCredentials;
   /** Keep-alive sockets per origin. */
   readonly maxSockets?: number;
+  /** The batch form of the contract (several events per request), when eJournal offers one; absent: one event per request. */
+  readonly batch?: EjournalBatchOptions;
+}
+
+/**
+ * Several events in one request (docs/ejournal-contract.md §4.1): `POST {url}{path}` with `{ "<eventsField>": [event, ...] }`;
+ * a 2xx answer carries `"<resultsField>": [{ "<statusField>": <HTTP status of that event>, "id", "error", "message" }, ...]`
+ * in the same order, each classified like the answer to a single event. Any other answer applies to every event.
+ */
+export interface EjournalBatchOptions {
+  readonly path: string;
+  readonly maxEvents: number;
+  readonly eventsField?: string;
+  readonly resultsField?: string;
+  readonly statusField?: string;
 }
 
 export interface EjournalClientStats {
@@ -110,16 +125,62 @@ export class EjournalClient {
     return out;
   }
 
+  /** Events per request: the batch size of the contract, or 1. */
+  get maxEventsPerRequest(): number {
+    return this.#options.batch ? Math.max(1, this.#options.batch.maxEvents) : 1;
+  }
+
   async pushStatus(event: EjournalEventMessage): Promise<PushResult> {
     const o = this.#options;
     const path = (o.eventsPath ?? '/v1/events').replace('{rnu}', encodeURIComponent(event.rnu));
-    const url = new URL(this.#base.pathname.replace(/\/$/, '') + path, this.#base);
-    const body = Buffer.from(JSON.stringify(this.body(event)), 'utf8');
-    const headers: Record<string, string> = {
-      ...o.headers, 'content-type': 'application/json; charset=utf-8', accept: 'application/json',
-    };
     const idempotencyHeader = o.idempotencyHeader === undefined ? 'Idempotency-Key' : o.idempotencyHeader;
-    if (idempotencyHeader) headers[idempotencyHeader] = event.eventId;
+    const answer = await this.#request(o.method ?? 'POST', path, this.body(event), idempotencyHeader ? { [idempotencyHeader]: event.eventId } : {});
+    return 'outcome' in answer ? answer : this.#classify(answer);
+  }
+
+  /**
+   * Sends events with the batch form of the contract (in requests of at most `batch.maxEvents`), or one request per
+   * event, all at once, without it. The results are in the order of `events`. Never throws for what eJournal does.
+   */
+  async pushMany(events: readonly EjournalEventMessage[]): Promise<PushResult[]> {
+    const batch = this.#options.batch;
+    if (!batch || events.length === 1) return Promise.all(events.map((e) => this.pushStatus(e)));
+    const chunks: EjournalEventMessage[][] = [];
+    for (let i = 0; i < events.length; i += Math.max(1, batch.maxEvents)) chunks.push(events.slice(i, i + Math.max(1, batch.maxEvents)));
+    return (await Promise.all(chunks.map((chunk) => this.#pushBatch(batch, chunk)))).flat();
+  }
+
+  async #pushBatch(batch: EjournalBatchOptions, events: readonly EjournalEventMessage[]): Promise<PushResult[]> {
+    const body: Record<string, unknown> = {};
+    setPath(body, batch.eventsField ?? 'events', events.map((e) => this.body(e)));
+    const answer = await this.#request('POST', batch.path, body, {});
+    if ('outcome' in answer) return events.map(() => answer);
+    const results = this.#rules.accepted.includes(answer.status) ? getPath(jsonBody(answer), batch.resultsField ?? 'results') : undefined;
+    if (!Array.isArray(results)) {
+      const whole = this.#classify(answer);
+      // A 2xx without per-event results says nothing about each event: try again (eJournal deduplicates).
+      return events.map(() => (whole.outcome === 'accepted' || whole.outcome === 'duplicate'
+        ? { outcome: 'transient', httpStatus: answer.status, code: 'GW_ERR_EJOURNAL_UNAVAILABLE', reason: `HTTP ${answer.status}: no per-event results in the batch answer`, transport: false }
+        : whole));
+    }
+    return events.map((_, i) => {
+      const item = results[i] as Record<string, unknown> | undefined;
+      const status = Number(item ? getPath(item, batch.statusField ?? 'status') : NaN);
+      if (!item || !Number.isInteger(status) || status < 100 || status > 599) {
+        return { outcome: 'transient', httpStatus: answer.status, code: 'GW_ERR_EJOURNAL_UNAVAILABLE', reason: `batch answer: no result for event ${i}`, transport: false };
+      }
+      return this.#classify({ status, headers: {}, body: Buffer.from(JSON.stringify(item)) });
+    });
+  }
+
+  /** One request with a bearer token; a 401 renews the token and repeats once. A failure before any answer is a PushResult. */
+  async #request(method: string, path: string, json: unknown, extraHeaders: Record<string, string>): Promise<HttpAnswer | Extract<PushResult, { outcome: 'transient' }>> {
+    const o = this.#options;
+    const url = new URL(this.#base.pathname.replace(/\/$/, '') + path, this.#base);
+    const body = Buffer.from(JSON.stringify(json), 'utf8');
+    const headers: Record<string, string> = {
+      ...o.headers, 'content-type': 'application/json; charset=utf-8', accept: 'application/json', ...extraHeaders,
+    };
 
     // A 401 may mean the token expired early or was revoked: renew once and try again, never more.
     for (let round = 1; ; round++) {
@@ -133,7 +194,7 @@ export class EjournalClient {
       this.stats.requests++;
       try {
         answer = await httpRequest(url, {
-          method: o.method ?? 'POST', headers: { ...headers, authorization: `Bearer ${token}` }, body,
+          method, headers: { ...headers, authorization: `Bearer ${token}` }, body,
           timeoutMs: o.timeoutMs ?? 30_000, agents: this.#agents,
         });
       } catch (error) {
@@ -146,7 +207,7 @@ export class EjournalClient {
         if (round === 1) continue;
         return { outcome: 'transient', httpStatus: 401, code: 'GW_ERR_EJOURNAL_AUTH', reason: 'HTTP 401 with a freshly issued token', transport: true };
       }
-      return this.#classify(answer);
+      return answer;
     }
   }
 
@@ -174,7 +235,7 @@ export class EjournalClient {
   }
 }
 
-function tokenFailure(error: unknown): PushResult {
+function tokenFailure(error: unknown): Extract<PushResult, { outcome: 'transient' }> {
   if (error instanceof TokenError) {
     return error.kind === 'transport'
       ? { outcome: 'transient', code: 'GW_ERR_EJOURNAL_UNAVAILABLE', reason: error.message, transport: true }
@@ -197,6 +258,6 @@ export function ejournalClientFromConfig(config: EjournalConfig): EjournalClient
   return new EjournalClient({
     url: e.url, eventsPath: e.eventsPath, method: e.method, timeoutMs: e.timeoutMs, allowInsecureHttp: e.allowInsecureHttp,
     tls: readTlsMaterial(e.tls), headers: e.headers, idempotencyHeader: e.idempotencyHeader, fields: e.fields, responses: e.responses,
-    oauth: oauthOptionsFromConfig(config.oauth),
+    oauth: oauthOptionsFromConfig(config.oauth), ...(e.batch ? { batch: e.batch } : {}),
   });
 }

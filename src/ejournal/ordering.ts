@@ -128,7 +128,10 @@ export function claimInTransaction(db: Db, entry: Pick<OutboxRow, 'id' | 'jobSeq
 export class ClaimBatcher {
   readonly #db: Db;
   readonly #options: OrderingOptions;
-  #pending: Array<{ entry: Pick<OutboxRow, 'id' | 'jobSeq' | 'payloadJson'>; resolve: (r: ClaimResult) => void; reject: (e: unknown) => void }> = [];
+  #pending: Array<{
+    entry: Pick<OutboxRow, 'id' | 'jobSeq' | 'payloadJson'>; more?: (own: ClaimResult) => unknown;
+    resolve: (r: { own: ClaimResult; more: unknown }) => void; reject: (e: unknown) => void;
+  }> = [];
   #scheduled = false;
 
   constructor(db: Db, options: OrderingOptions) {
@@ -136,9 +139,14 @@ export class ClaimBatcher {
     this.#options = options;
   }
 
-  claim(entry: Pick<OutboxRow, 'id' | 'jobSeq' | 'payloadJson'>): Promise<ClaimResult> {
+  async claim(entry: Pick<OutboxRow, 'id' | 'jobSeq' | 'payloadJson'>): Promise<ClaimResult> {
+    return (await this.claimWith(entry)).own;
+  }
+
+  /** The claim, and then `more` (e.g. claiming companion events) in the same transaction. */
+  claimWith<T>(entry: Pick<OutboxRow, 'id' | 'jobSeq' | 'payloadJson'>, more?: (own: ClaimResult) => T): Promise<{ own: ClaimResult; more: T }> {
     return new Promise((resolve, reject) => {
-      this.#pending.push({ entry, resolve, reject });
+      this.#pending.push({ entry, more, resolve: resolve as (r: { own: ClaimResult; more: unknown }) => void, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.#flush());
@@ -150,10 +158,13 @@ export class ClaimBatcher {
     this.#scheduled = false;
     const batch = this.#pending;
     this.#pending = [];
-    let results: ClaimResult[];
+    let results: Array<{ own: ClaimResult; more: unknown }>;
     try {
       const now = new Date();
-      results = this.#db.transaction(() => batch.map((b) => claimInTransaction(this.#db, b.entry, this.#options, now))).immediate();
+      results = this.#db.transaction(() => batch.map((b) => {
+        const own = claimInTransaction(this.#db, b.entry, this.#options, now);
+        return { own, more: b.more?.(own) };
+      })).immediate();
     } catch (error) {
       for (const b of batch) b.reject(error);
       return;

@@ -516,6 +516,11 @@ export const ERRORS = {
     bg: 'Централната услуга за РНУ не издаде номер.',
     en: 'The central RNU (ORN) service did not issue a number (transport error, error return code or no number in the reply).',
   },
+  GW_ERR_EJOURNAL_DISABLED: {
+    status: 404,
+    bg: 'Връзката с еЖурнал не е включена в конфигурацията на шлюза (ejournal.enabled).',
+    en: 'eJournal is not enabled in this gateway\'s configuration (ejournal.enabled), so its API routes are not available.',
+  },
   // (end of the eJournal section)
 
   // ── SSEV ──
@@ -593,6 +598,16 @@ export const ERRORS = {
     status: 500,
     bg: 'Адресът на ССЕВ не е HTTPS, а нешифрована връзка не е разрешена в конфигурацията.',
     en: 'An SSEV URL is plain HTTP (or not an absolute URL) and plain HTTP is not allowed by the configuration.',
+  },
+  GW_ERR_SSEV_NOT_CONFIGURED: {
+    status: 422,
+    bg: 'ССЕВ не е настроен в този шлюз: до физически лица, фирми и администрации извън СЕОС не може да се изпраща; документът не е приет.',
+    en: 'SSEV is not configured in this gateway (ssev.enabled), so people, companies and administrations outside SEOS cannot be reached; nothing was queued.',
+  },
+  GW_ERR_SSEV_AMBIGUOUS_RECIPIENT: {
+    status: 422,
+    bg: 'Няколко активни участници в СЕОС имат този ЕИК; посочете получателя с неговия GUID в СЕОС. Документът не е приет.',
+    en: 'Several active SEOS participants share this ЕИК; name the recipient by its SEOS GUID (it is not sent over SSEV instead); nothing was queued.',
   },
   // (end of the SSEV section)
 } as const satisfies Record<string, ErrorSpec>;

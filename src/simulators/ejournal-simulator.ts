@@ -50,6 +50,8 @@ export interface EjournalSimulatorOptions {
   readonly clients?: Readonly<Record<string, string>>;
   /** May contain {rnu}. */
   readonly eventsPath?: string;
+  /** The batch form (docs/ejournal-contract.md §4.1): `{ events: [...] }` in, `{ results: [{ status, id, error, message }] }` out. */
+  readonly batchPath?: string;
   readonly tokenPath?: string;
   readonly ornPath?: string;
   /** Where it reads the fields of an event (the same map as the gateway's configuration). */
@@ -64,6 +66,8 @@ export interface EjournalSimulatorOptions {
 
 export interface EjournalSimulatorStats {
   posts: number;
+  /** Batch requests (each also counts its events in `posts`). */
+  batches: number;
   accepted: number;
   duplicates: number;
   rejected: number;
@@ -115,13 +119,14 @@ export async function startEjournalSimulator(options: EjournalSimulatorOptions =
   const fields: EjournalFieldMap = { ...DEFAULT_EJOURNAL_FIELDS, ...options.fields };
   const clients = options.clients ?? { gateway: 'gateway-secret' };
   const eventsPath = options.eventsPath ?? '/v1/events';
+  const batchPath = options.batchPath ?? '/v1/events/batch';
   const tokenPath = options.tokenPath ?? '/oauth2/token';
   const ornPath = options.ornPath ?? '/orn/connector/v1/WebServiceUniqueNumber';
   const statusSet = options.statuses ? new Set(options.statuses) : undefined;
   const eventsRe = new RegExp(`^${eventsPath.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace('\\{rnu\\}', '([^/]+)').replace('{rnu}', '([^/]+)')}$`);
 
   const stats: EjournalSimulatorStats = {
-    posts: 0, accepted: 0, duplicates: 0, rejected: 0, invalid: 0, unauthorized: 0, injectedFailures: 0, tokensIssued: 0, tokensRefused: 0, ornIssued: 0,
+    posts: 0, batches: 0, accepted: 0, duplicates: 0, rejected: 0, invalid: 0, unauthorized: 0, injectedFailures: 0, tokensIssued: 0, tokensRefused: 0, ornIssued: 0,
   };
   const received: ReceivedEvent[] = [];
   const byKey = new Map<string, ReceivedEvent>();
@@ -203,6 +208,8 @@ export async function startEjournalSimulator(options: EjournalSimulatorOptions =
     json(res, 200, { access_token: value, token_type: 'Bearer', expires_in: ttl, ...(form.get('scope') ? { scope: form.get('scope') } : {}) });
   }
 
+  type Answer = { status: number; body: Record<string, unknown>; failure?: SimulatorFailure };
+
   async function event(req: http.IncomingMessage, res: http.ServerResponse, pathRnu: string | undefined) {
     stats.posts++;
     const body = await readBody(req);
@@ -219,12 +226,53 @@ export async function startEjournalSimulator(options: EjournalSimulatorOptions =
       stats.invalid++;
       return json(res, 400, { error: 'INVALID_JSON', message: 'the body is not a JSON object' });
     }
+    const answer = one(parsed, pathRnu, text(req.headers['idempotency-key']), () => failQueue.shift());
+    if (answer.failure) return fail(res, answer.failure);
+    json(res, answer.status, answer.body);
+  }
+
+  /** The batch form: every event answered in order; a queued failure (failNext) fails the whole request. */
+  async function batch(req: http.IncomingMessage, res: http.ServerResponse) {
+    stats.batches++;
+    const body = await readBody(req);
+    await wait();
+    if (!bearer(req)) {
+      stats.unauthorized++;
+      return json(res, 401, { error: 'invalid_token' }, { 'www-authenticate': 'Bearer error="invalid_token"' });
+    }
+    let items: unknown;
+    try {
+      items = (JSON.parse(body?.toString('utf8') ?? '') as { events?: unknown }).events;
+    } catch {
+      items = undefined;
+    }
+    if (!Array.isArray(items) || items.length === 0) {
+      stats.invalid++;
+      return json(res, 400, { error: 'INVALID_JSON', message: 'expected { "events": [ ... ] }' });
+    }
+    const queued = failQueue.shift();
+    if (queued) return fail(res, queued);
+    const results = items.map((item) => {
+      stats.posts++;
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+        stats.invalid++;
+        return { status: 400, error: 'INVALID_EVENT', message: 'not an object' };
+      }
+      const answer = one(item as Record<string, unknown>, undefined, undefined, () => undefined);
+      // An injected failure of one event in a batch: that event is answered 503 (a reset or hang cannot be per event).
+      if (answer.failure) { stats.injectedFailures++; return { status: 503, error: 'UNAVAILABLE' }; }
+      return { status: answer.status, ...answer.body };
+    });
+    json(res, 200, { results });
+  }
+
+  function one(parsed: Record<string, unknown>, pathRnu: string | undefined, idempotencyKey: string | undefined, takeQueued: () => SimulatorFailure | undefined): Answer {
     const incoming: ReceivedEvent = {
       id: '', receivedAt: 0,
       rnu: get(parsed, fields.rnu) ?? pathRnu ?? '', status: get(parsed, fields.status) ?? '', occurredAt: get(parsed, fields.occurredAt) ?? '',
       eventId: get(parsed, fields.eventId), administration: get(parsed, fields.administration), serviceCode: get(parsed, fields.serviceCode),
       documentRegNumber: get(parsed, fields.documentRegNumber), description: get(parsed, fields.description), channel: get(parsed, fields.channel),
-      idempotencyKey: text(req.headers['idempotency-key']),
+      idempotencyKey,
     };
     const missing = (['rnu', 'status', 'occurredAt'] as const).filter((f) => !incoming[f]);
     if (fields.administration && !incoming.administration) missing.push('administration' as never);
@@ -232,30 +280,30 @@ export async function startEjournalSimulator(options: EjournalSimulatorOptions =
     const time = Date.parse(incoming.occurredAt);
     if (missing.length > 0 || Number.isNaN(time)) {
       stats.invalid++;
-      return json(res, 400, { error: 'INVALID_EVENT', message: missing.length ? `missing ${missing.join(', ')}` : 'occurredAt is not a date-time' });
+      return { status: 400, body: { error: 'INVALID_EVENT', message: missing.length ? `missing ${missing.join(', ')}` : 'occurredAt is not a date-time' } };
     }
-    const queued = failQueue.shift();
-    if (queued) return fail(res, queued);
-    if (failPredicate?.test(incoming)) return fail(res, failPredicate.kind);
+    const queued = takeQueued();
+    if (queued) return { status: 0, body: {}, failure: queued };
+    if (failPredicate?.test(incoming)) return { status: 0, body: {}, failure: failPredicate.kind };
     if (statusSet && !statusSet.has(incoming.status)) {
       stats.rejected++;
-      return json(res, 422, { error: 'UNKNOWN_STATUS', message: 'the status is not in the eJournal vocabulary' });
+      return { status: 422, body: { error: 'UNKNOWN_STATUS', message: 'the status is not in the eJournal vocabulary' } };
     }
     if (rejectPredicate?.test(incoming)) {
       stats.rejected++;
-      return json(res, rejectPredicate.status, { error: rejectPredicate.error, message: rejectPredicate.message });
+      return { status: rejectPredicate.status, body: { error: rejectPredicate.error, message: rejectPredicate.message } };
     }
     const key = `${incoming.rnu}\u0000${incoming.status}\u0000${time}`;
     const known = byKey.get(key);
     if (known) {
       stats.duplicates++;
       return options.duplicateStatus === 200
-        ? json(res, 200, { id: known.id, result: 'DUPLICATE' })
-        : json(res, 409, { id: known.id, error: 'DUPLICATE', message: 'already recorded' });
+        ? { status: 200, body: { id: known.id, result: 'DUPLICATE' } }
+        : { status: 409, body: { id: known.id, error: 'DUPLICATE', message: 'already recorded' } };
     }
     accept(incoming, time);
     const stored = byKey.get(key)!;
-    json(res, 201, { id: stored.id, result: 'ACCEPTED' });
+    return { status: 201, body: { id: stored.id, result: 'ACCEPTED' } };
   }
 
   function accept(incoming: Omit<ReceivedEvent, 'id' | 'receivedAt'>, time: number) {
@@ -300,6 +348,7 @@ export async function startEjournalSimulator(options: EjournalSimulatorOptions =
     const url = new URL(req.url ?? '/', 'http://simulator');
     const route = async () => {
       if (req.method === 'POST' && url.pathname === tokenPath) return token(req, res);
+      if (req.method === 'POST' && url.pathname === batchPath) return batch(req, res);
       const m = eventsRe.exec(url.pathname);
       if ((req.method === 'POST' || req.method === 'PUT') && m) return event(req, res, m[1] ? decodeURIComponent(m[1]) : undefined);
       if (req.method === 'GET' && url.pathname === ornPath) return ornRequest(req, res, url);

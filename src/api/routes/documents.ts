@@ -3,11 +3,13 @@ import type { Multipart } from '@fastify/multipart';
 import { GatewayError } from '../../errors/index.ts';
 import type { Attachment } from '../../seos/model.ts';
 import type { QueuedDocument, SendDocumentInput } from '../../seos/outbound.ts';
+import { getChannelReason, reasonJson, ssevMessageOfDocument, type ChannelReason, type RoutingDecision, type SsevAttachmentInput } from '../../ssev/index.ts';
 import { getDocument, type DocumentRow } from '../../store/documents.ts';
 import { actorOf, principalOf } from '../auth.ts';
 import { addRoute, type ApiContext } from '../context.ts';
 import { requireSafeFileName } from '../file-names.ts';
 import { drainParts, readMetadataPart, spoolFileParts, type AttachmentMetadata } from '../upload.ts';
+import { toSsevInput } from '../ssev-documents.ts';
 import { counterpartyOf, documentView } from '../views.ts';
 
 /**
@@ -41,6 +43,8 @@ interface DocumentJson {
 
 interface SendJson {
   recipient: string;
+  /** Forces a channel; otherwise the gateway chooses (SEOS, else SSEV). */
+  channel?: 'seos' | 'ssev';
   document: DocumentJson;
   comment?: string;
   externalId?: string;
@@ -49,6 +53,8 @@ interface SendJson {
 
 interface SendAnswer extends QueuedDocument {
   readonly status: string;
+  readonly channel?: string;
+  readonly channelReason?: ChannelReason;
 }
 
 export function registerDocumentRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -60,7 +66,9 @@ export function registerDocumentRoutes(app: FastifyInstance, ctx: ApiContext): v
     method: 'POST', url: '/documents', roles: ['connector'], bodyLimit: config.maxJsonBytes,
     schema: {
       summary: 'Send a document (JSON, attachments in base64)',
-      description: 'Recipient by ЕИК or SEOS GUID. Answers once the document is signed and committed with its delivery-log entry; delivery follows.',
+      description: 'Recipient by ЕИК/БУЛСТАТ, SEOS GUID or ЕГН/ЛНЧ. The gateway chooses the channel (SEOS for an active SEOS participant, else SSEV '
+        + 'when the recipient has an SSEV profile; `channel` forces one) before anything is stored, and answers with it and the reason. '
+        + 'Answers once the document is committed with its delivery-log entry; delivery follows.',
       tags: ['documents'],
       headers: schemas.inline('SendDocumentHeaders'),
       body: { $ref: 'SendDocumentRequest#' },
@@ -71,13 +79,21 @@ export function registerDocumentRoutes(app: FastifyInstance, ctx: ApiContext): v
       checkAttachments(body.document.attachments ?? [], 'body', config.maxAttachments);
       const idempotencyKey = scopedIdempotencyKey(request);
       const repeat = findRepeat(body, idempotencyKey);
-      if (repeat) return answer(reply, repeatOf(repeat, body));
+      if (repeat) return answer(reply, repeatAnswer(repeat, body));
+      // SEOS or SSEV, decided before anything is stored; no channel → a coded error and nothing queued.
+      const decision = await decideChannel(body);
+      if (decision?.channel === 'ssev') {
+        const files: SsevAttachmentInput[] = (body.document.attachments ?? []).map((a) => ({
+          fileName: a.fileName, mimeType: a.mimeType, content: Buffer.from(a.content ?? '', 'base64'), ...(a.comment !== undefined ? { comment: a.comment } : {}),
+        }));
+        return answer(reply, sendViaSsev(body, decision, files, idempotencyKey));
+      }
       const attachments: Attachment[] = (body.document.attachments ?? []).map((a) => ({
         fileName: a.fileName, mimeType: a.mimeType, ...(a.comment !== undefined ? { comment: a.comment } : {}),
         content: { source: 'bytes' as const, bytes: Buffer.from(a.content ?? '', 'base64') },
       }));
-      const sent = await options.outbound.sendDocument(toSendInput(body, attachments, idempotencyKey));
-      return answer(reply, sent.created ? { ...sent, status: 'PENDING' } : repeatOf(getDocument(db, sent.documentId)!, body));
+      const sent = await options.outbound.sendDocument(toSendInput(body, attachments, idempotencyKey, decision ? reasonJson(decision.reason) : undefined));
+      return answer(reply, sentOverSeos(sent, body, decision));
     },
   });
 
@@ -116,17 +132,23 @@ export function registerDocumentRoutes(app: FastifyInstance, ctx: ApiContext): v
         const idempotencyKey = scopedIdempotencyKey(request);
         const repeat = findRepeat(body, idempotencyKey);
         if (repeat) {
-          const result = repeatOf(repeat, body);
+          const result = repeatAnswer(repeat, body);
           await drainParts(parts).catch(() => reply.header('connection', 'close'));
           return answer(reply, result);
         }
+        // The channel is chosen before the files are read: no channel → a coded error before any upload.
+        const decision = await decideChannel(body);
         const files = await spoolFileParts(parts, session, { maxUploadBytes: config.maxUploadBytes, maxAttachments: config.maxAttachments, described });
+        if (decision?.channel === 'ssev') {
+          const spooled: SsevAttachmentInput[] = files.map((f) => ({ fileName: f.fileName, mimeType: f.mimeType, sha256: f.sha256, ...(f.comment !== undefined ? { comment: f.comment } : {}) }));
+          return answer(reply, sendViaSsev(body, decision, spooled, idempotencyKey));
+        }
         const attachments: Attachment[] = files.map((f) => ({
           fileName: f.fileName, mimeType: f.mimeType, ...(f.comment !== undefined ? { comment: f.comment } : {}),
           content: { source: 'file' as const, path: session.path(f.sha256) },
         }));
-        const sent = await options.outbound.sendDocument(toSendInput(body, attachments, idempotencyKey));
-        return answer(reply, sent.created ? { ...sent, status: 'PENDING' } : repeatOf(getDocument(db, sent.documentId)!, body));
+        const sent = await options.outbound.sendDocument(toSendInput(body, attachments, idempotencyKey, decision ? reasonJson(decision.reason) : undefined));
+        return answer(reply, sentOverSeos(sent, body, decision));
       } finally {
         session.end();
       }
@@ -138,7 +160,8 @@ export function registerDocumentRoutes(app: FastifyInstance, ctx: ApiContext): v
     schema: {
       summary: 'Read one document',
       description: 'Current status, the recipient\'s registration number and date, rejection reason, every status change with its time, '
-        + 'every delivery with each attempt and its outcome.',
+        + 'every delivery with each attempt and its outcome; the channel and why it was chosen; for SSEV, the SSEV message with its state and '
+        + 'delivery time (`ssev.deliveredAt`: when the recipient opened it).',
       tags: ['documents'],
       params: idParams,
       response: { 200: { $ref: 'DocumentView#' } },
@@ -154,7 +177,8 @@ export function registerDocumentRoutes(app: FastifyInstance, ctx: ApiContext): v
     method: 'POST', url: '/documents/:id/request-status', roles: ['connector'],
     schema: {
       summary: 'Ask the recipient for the current status of a sent document',
-      description: 'Queues a signed MSG_DocumentStatusRequest; the answer updates the document (read it with GET /v1/documents/{id}).',
+      description: 'Queues a signed MSG_DocumentStatusRequest; the answer updates the document (read it with GET /v1/documents/{id}). '
+        + 'For a document sent over SSEV the gateway asks SSEV at once whether the recipient opened it (deliveryId is then empty).',
       tags: ['documents'],
       params: idParams,
       response: { 202: { $ref: 'RequestStatusResponse#' } },
@@ -163,6 +187,13 @@ export function registerDocumentRoutes(app: FastifyInstance, ctx: ApiContext): v
       const id = (request.params as { id: string }).id;
       const doc = getDocument(db, id);
       if (!doc || doc.direction !== 'out') throw new GatewayError('GW_ERR_API_DOCUMENT_NOT_FOUND', 'no sent document with this id');
+      if (doc.channel === 'ssev') {
+        // SSEV has no status request: the gateway asks SSEV now whether the recipient opened the message.
+        const message = ssevMessageOfDocument(db, doc.id);
+        if (!options.channels?.ssev || !message) throw new GatewayError('GW_ERR_API_CONFLICT', 'SSEV has not accepted the message yet: there is nothing to ask about');
+        await options.channels.ssev.checkDelivered(message.messageId);
+        return reply.code(202).send({ id: doc.id, deliveryId: '', status: getDocument(db, doc.id)!.status });
+      }
       const actor = actorOf(request);
       // The request and its delivery-log entry commit together; the outbox row is scheduled after the commit.
       const row = db.transaction(() => {
@@ -176,6 +207,33 @@ export function registerDocumentRoutes(app: FastifyInstance, ctx: ApiContext): v
       return reply.code(202).send({ id: doc.id, deliveryId: row.id, status: doc.status });
     },
   });
+
+  /** SEOS or SSEV (src/app/document-channels.ts); undefined when the gateway has no channel choice (SEOS only). */
+  async function decideChannel(body: SendJson): Promise<RoutingDecision | undefined> {
+    if (options.channels) return options.channels.choose(body.recipient, body.channel);
+    if (body.channel === 'ssev' || /^\d{10}$/.test(body.recipient)) throw new GatewayError('GW_ERR_SSEV_NOT_CONFIGURED');
+    return undefined;
+  }
+
+  /** Commits the document for SSEV with its outbox row (limits checked first: a coded 4xx changes nothing). */
+  function sendViaSsev(body: SendJson, decision: Extract<RoutingDecision, { channel: 'ssev' }>, files: SsevAttachmentInput[], idempotencyKey: string | undefined): SendAnswer {
+    const ssev = options.channels?.ssev;
+    if (!ssev) throw new GatewayError('GW_ERR_SSEV_NOT_CONFIGURED');
+    const sent = ssev.sendViaSsev(toSsevInput(body, decision.ssev, files, { channelReason: reasonJson(decision.reason), ...(idempotencyKey ? { idempotencyKey } : {}) }));
+    if (!sent.created) return repeatAnswer(getDocument(db, sent.documentId)!, body);
+    return { documentId: sent.documentId, documentGuid: sent.documentGuid, messageGuid: '', created: true, status: 'PENDING', channel: 'ssev', channelReason: decision.reason };
+  }
+
+  /** A SEOS document accepted (or answered again); its routing reason was stored in its own transaction. */
+  function sentOverSeos(sent: QueuedDocument, body: SendJson, decision: RoutingDecision | undefined): SendAnswer {
+    if (!sent.created) return repeatAnswer(getDocument(db, sent.documentId)!, body);
+    return { ...sent, status: 'PENDING', channel: 'seos', ...(decision ? { channelReason: decision.reason } : {}) };
+  }
+
+  function repeatAnswer(doc: DocumentRow, body: SendJson): SendAnswer {
+    const reason = getChannelReason(db, doc.id);
+    return { ...repeatOf(doc, body), channel: doc.channel, ...(reason ? { channelReason: JSON.parse(reason) as ChannelReason } : {}) };
+  }
 
   function scopedIdempotencyKey(request: FastifyRequest): string | undefined {
     const key = request.headers['idempotency-key'];
@@ -210,6 +268,7 @@ function answer(reply: FastifyReply, sent: SendAnswer): FastifyReply {
   if (!sent.created) reply.header('idempotent-replayed', 'true');
   return reply.code(sent.created ? 201 : 200).send({
     id: sent.documentId, documentGuid: sent.documentGuid, messageGuid: sent.messageGuid, status: sent.status, created: sent.created,
+    channel: sent.channel ?? 'seos', ...(sent.channelReason ? { channelReason: sent.channelReason } : {}),
   });
 }
 
@@ -223,7 +282,7 @@ function checkAttachments(attachments: ReadonlyArray<{ fileName: string }>, cont
   attachments.forEach((a, i) => requireSafeFileName(a.fileName, `${context}.document.attachments[${i}].fileName`));
 }
 
-function toSendInput(body: SendJson, attachments: Attachment[], idempotencyKey: string | undefined): SendDocumentInput {
+function toSendInput(body: SendJson, attachments: Attachment[], idempotencyKey: string | undefined, channelReason: string | undefined): SendDocumentInput {
   const d = body.document;
   const id = (value: DocumentIdJson | undefined) =>
     value ? { ...value, ...(value.documentGuid ? { documentGuid: normalizeGuid(value.documentGuid) } : {}) } : undefined;
@@ -248,5 +307,6 @@ function toSendInput(body: SendJson, attachments: Attachment[], idempotencyKey: 
     ...(body.externalId !== undefined ? { externalId: body.externalId } : {}),
     ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
     ...(body.rnu !== undefined ? { rnu: body.rnu } : {}),
+    ...(channelReason !== undefined ? { channelReason } : {}),
   };
 }
