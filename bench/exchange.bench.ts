@@ -594,7 +594,7 @@ function fsyncMicro(dir: string): FsyncMicro {
   const again = Array.from({ length: n }, () => crypto.randomBytes(17 * KiB));
   const putNoSync = timeEach(n, (i) => {
     const sha = crypto.createHash('sha256').update(again[i]).digest('hex');
-    const final = path.join(nosync, sha.slice(0, 2), sha.slice(2, 4));
+    const final = path.join(nosync, sha.slice(0, 2));
     fs.mkdirSync(final, { recursive: true });
     const tmp = path.join(nosync, `${sha}.tmp`);
     fs.writeFileSync(tmp, again[i]);

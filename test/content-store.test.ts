@@ -16,10 +16,10 @@ beforeEach(() => {
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
-/** Every regular file under the store, relative to its root. */
+/** Every stored file under the store (not its layout marker), relative to its root. */
 function filesUnder(dir: string): string[] {
   return fs.readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
+    .filter((e) => e.isFile() && e.name !== '.layout')
     .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
     .sort();
 }
@@ -42,12 +42,12 @@ function tamper(file: string, content: Buffer | string): void {
 }
 
 describe('ContentStore', () => {
-  it('stores a buffer under root/ab/cd/<sha256> and reads it back, verified', () => {
+  it('stores a buffer under root/ab/<sha256> and reads it back, verified', () => {
     const store = new ContentStore(root);
     const bytes = Buffer.from('<Message>Община Алфа</Message>', 'utf8');
     const put = store.putBuffer(bytes);
     expect(put).toEqual({ sha256: sha256(bytes), size: bytes.length });
-    const expectedPath = path.join(root, put.sha256.slice(0, 2), put.sha256.slice(2, 4), put.sha256);
+    const expectedPath = path.join(root, put.sha256.slice(0, 2), put.sha256);
     expect(store.path(put.sha256)).toBe(expectedPath);
     expect(fs.readFileSync(expectedPath)).toEqual(bytes);
     expect(store.has(put.sha256)).toBe(true);
@@ -96,7 +96,7 @@ describe('ContentStore', () => {
     expect((error as ContentTooLargeError).limit).toBe(200 * 1024);
     expect(source.destroyed).toBe(true);
     expect(filesUnder(root)).toEqual([]);
-    expect(fs.readdirSync(root)).toEqual(['tmp']); // no fan-out directory either
+    expect(fs.readdirSync(root).sort()).toEqual(['.layout', 'tmp']); // no fan-out directory either
     // exactly maxBytes is fine
     const ok = await store.putStream(Readable.from([chunk]), { maxBytes: chunk.length });
     expect(ok.size).toBe(chunk.length);
@@ -117,6 +117,21 @@ describe('ContentStore', () => {
     expectCode(() => store.createReadStream(absent), 'GW_ERR_AUDIT_ARCHIVE_MISSING');
     expectCode(() => store.size(absent), 'GW_ERR_AUDIT_ARCHIVE_MISSING');
     expect(store.check(absent)).toBe('missing');
+  });
+
+  it('moves a store written with the earlier two-level layout (root/ab/cd/<sha256>) to the current one, once', () => {
+    const bytes = Buffer.from('архивирано от по-ранна версия', 'utf8');
+    const sha = sha256(bytes);
+    const legacy = path.join(root, sha.slice(0, 2), sha.slice(2, 4));
+    fs.mkdirSync(legacy, { recursive: true });
+    fs.writeFileSync(path.join(legacy, sha), bytes);
+    const store = new ContentStore(root);
+    expect(store.read(sha)).toEqual(bytes);
+    expect(store.check(sha)).toBe('ok');
+    expect(fs.existsSync(legacy)).toBe(false);
+    expect(fs.readFileSync(path.join(root, '.layout'), 'utf8').trim()).toBe('sha256-fanout-1');
+    // A second opening finds the marker and changes nothing.
+    expect(new ContentStore(root).read(sha)).toEqual(bytes);
   });
 
   it('builds a path from nothing but 64 lowercase hex characters', () => {

@@ -25,7 +25,7 @@ import { createGatewayMetrics } from './metrics.ts';
 import { registerHealthRoutes } from '../api/health.ts';
 import { ContentStore } from '../store/content-store.ts';
 import { openDatabase, type Db } from '../store/database.ts';
-import { durable } from '../store/durability.ts';
+import { closeDatabase, durable } from '../store/durability.ts';
 import type { DestinationStream } from 'pino';
 
 /**
@@ -232,7 +232,9 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       await engine.close();
       ejournal?.close();
       client.close();
-      db.close();
+      spool.close();
+      archive.close();
+      await closeDatabase(db);
     },
   };
 }

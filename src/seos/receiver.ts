@@ -228,14 +228,13 @@ export function createSeosReceiver(deps: ReceiverDeps) {
   async function storeRegistration(message: SeosMessage, wire: Wire, sender: KnownSender): Promise<{ row: DocumentRow; created: boolean; replay: boolean }> {
     if (message.body.type !== 'MSG_DocumentRegistrationRequest') throw new Error('unreachable');
     const doc = message.body.document;
+    // The objects stage* returned are what sync is given: each carries the fsync its stage already started.
+    const staged = Buffer.isBuffer(wire) ? (doc.attachments ?? []).map((a) => deps.spool.stageChunks(attachmentBytes(a.content))) : [];
     const files = Buffer.isBuffer(wire)
-      ? (doc.attachments ?? []).map((a) => ({
-        fileName: a.fileName, mimeType: a.mimeType, comment: a.comment ?? null,
-        ...deps.spool.stageChunks(attachmentBytes(a.content)),
-      }))
+      ? (doc.attachments ?? []).map((a, i) => ({ fileName: a.fileName, mimeType: a.mimeType, comment: a.comment ?? null, ...staged[i] }))
       : await storeFromFile(wire, doc.attachments ?? []);
     const archived = Buffer.isBuffer(wire) ? deps.archive.stageBuffer(wire) : await archiveWire(wire);
-    await Promise.all([deps.spool.sync(files), deps.archive.sync([archived])]);
+    await Promise.all([deps.spool.sync(staged.length > 0 ? staged : files), deps.archive.sync([archived])]);
     return deps.db.transaction(() => {
       const raced = findDocument(deps.db, 'in', doc.id.documentGuid, sender.guid);
       if (raced) {

@@ -38,10 +38,14 @@ const READ_CHUNK = 1024 * 1024;
 const FILE_MODE = 0o440;
 const DIR_MODE = 0o750;
 const PROCESS_TOKEN = randomBytes(8).toString('hex');
+/** Written once a store has the one-level layout (`root/ab/<sha256>`). */
+const LAYOUT_MARKER = '.layout';
+const LAYOUT_VERSION = 'sha256-fanout-1';
 
 /**
- * Content-addressed files: each file is named by the SHA-256 of its bytes, under `root/ab/cd/<sha256>` (two levels
- * of fan-out keep directories small). Used for attachment spool files and for the evidence archive of the exact
+ * Content-addressed files: each file is named by the SHA-256 of its bytes, under `root/ab/<sha256>` (256
+ * directories: a million files make about 4,000 per directory, which ext4 and xfs index; one level, so that a new
+ * file rarely needs a new directory, whose creation would have to be synced into its parent as well). Used for attachment spool files and for the evidence archive of the exact
  * bytes that went on the wire (architecture principle 3): a name is a promise about the content, so a file is
  * written to a temp file, fsynced, renamed into place and its directory fsynced before `put*` returns. Once a put
  * has returned, the file survives a crash or a power cut.
@@ -56,6 +60,15 @@ export class ContentStore {
    * (a file may land in a directory another caller's stage created a moment before) and forgets them only after.
    */
   readonly #unsyncedDirs = new Set<string>();
+  /** The fsync a stage started, by the object it returned (weak: forgotten with it). */
+  readonly #syncing = new WeakMap<StoredContent, Promise<void>>();
+  /** Fan-out directories known to exist: no mkdir for them again. */
+  readonly #knownDirs = new Set<string>();
+  /**
+   * Open descriptors of the fan-out directories (at most 257), so `sync` fsyncs a directory without opening it
+   * (a busy gateway syncs one per staged file). Only `sync` uses them; `close` releases them.
+   */
+  readonly #dirFds = new Map<string, number>();
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -66,6 +79,13 @@ export class ContentStore {
       throw ioError(`cannot create ${this.#tmp}`, error);
     }
     this.#cleanTemps();
+    this.#upgradeLayout();
+  }
+
+  /** Releases the directory descriptors kept for syncing (the gateway closes its stores when it stops). */
+  close(): void {
+    for (const fd of this.#dirFds.values()) closeQuietly(fd);
+    this.#dirFds.clear();
   }
 
   /** Stores bytes held in memory; an identical file already there is kept as it is. Durable when it returns. */
@@ -103,16 +123,18 @@ export class ContentStore {
   async sync(contents: readonly StoredContent[]): Promise<void> {
     const dirs = new Set<string>();
     const files: Promise<void>[] = [];
-    for (const { sha256 } of contents) {
-      const file = this.path(sha256);
+    for (const content of contents) {
+      const file = this.path(content.sha256);
       dirs.add(path.dirname(file));
-      files.push(fsyncPath(file));
+      // The fsync a stage started on its own descriptor, or (content that was already there, or a copy of the
+      // object a stage returned) a fresh one: an identical file staged by a concurrent caller may not be on disk yet.
+      files.push(this.#syncing.get(content) ?? fsyncPath(file));
     }
     const created = [...this.#unsyncedDirs];
     for (const d of created) dirs.add(d);
     try {
       await Promise.all(files);
-      await Promise.all([...dirs].map(fsyncPath));
+      await Promise.all([...dirs].map((d) => fsyncFd(this.#dirFd(d))));
     } catch (error) {
       throw ioError('cannot make stored content durable', error);
     }
@@ -129,16 +151,12 @@ export class ContentStore {
       fd = fs.openSync(tmp, 'wx', FILE_MODE);
       let offset = 0;
       while (offset < size) offset += fs.writeSync(fd, buf, offset, size - offset);
-      if (durable) fs.fsyncSync(fd);
-      fs.closeSync(fd);
-      fd = undefined;
-      this.#commit(tmp, sha256, durable);
+      return this.#finish(fd, tmp, sha256, size, durable);
     } catch (error) {
       if (fd !== undefined) closeQuietly(fd);
       removeQuietly(tmp);
       throw ioError(`cannot store ${sha256}`, error);
     }
-    return { sha256, size };
   }
 
   #writeChunks(pieces: Iterable<Uint8Array>, durable: boolean): StoredContent {
@@ -154,18 +172,42 @@ export class ContentStore {
         let offset = 0;
         while (offset < chunk.byteLength) offset += fs.writeSync(fd, chunk, offset, chunk.byteLength - offset);
       }
-      if (durable) fs.fsyncSync(fd);
-      fs.closeSync(fd);
-      fd = undefined;
       const sha256 = hash.digest('hex');
-      if (this.has(sha256)) removeQuietly(tmp);
-      else this.#commit(tmp, sha256, durable);
-      return { sha256, size };
+      if (this.has(sha256)) {
+        fs.closeSync(fd);
+        removeQuietly(tmp);
+        return { sha256, size };
+      }
+      return this.#finish(fd, tmp, sha256, size, durable);
     } catch (error) {
       if (fd !== undefined) closeQuietly(fd);
       removeQuietly(tmp);
       throw ioError('cannot store content', error);
     }
+  }
+
+  /**
+   * A complete temp file, still open: durable, it is fsynced and closed now and renamed; staged, it is renamed now
+   * and its descriptor handed to an fsync in the thread pool (no second open), which `sync` awaits.
+   */
+  #finish(fd: number, tmp: string, sha256: string, size: number, durable: boolean): StoredContent {
+    const stored: StoredContent = { sha256, size };
+    if (durable) {
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      this.#commit(tmp, sha256, true);
+      return stored;
+    }
+    this.#commit(tmp, sha256, false);
+    const synced = new Promise<void>((resolve, reject) => {
+      fs.fsync(fd, (syncError) => fs.close(fd, (closeError) => {
+        if (syncError ?? closeError) reject(syncError ?? closeError);
+        else resolve();
+      }));
+    });
+    synced.catch(() => undefined); // awaited by `sync`; a stage whose caller gave up must not crash the process
+    this.#syncing.set(stored, synced);
+    return stored;
   }
 
   /**
@@ -212,7 +254,7 @@ export class ContentStore {
     if (typeof sha256 !== 'string' || !SHA256_RE.test(sha256)) {
       throw new GatewayError('GW_ERR_STORE_IO', `not a content address (64 lowercase hex characters): "${String(sha256).slice(0, 80)}"`);
     }
-    return path.join(this.root, sha256.slice(0, 2), sha256.slice(2, 4), sha256);
+    return path.join(this.root, sha256.slice(0, 2), sha256);
   }
 
   /** Reads a whole file, checking its hash: GW_ERR_AUDIT_ARCHIVE_MISSING or GW_ERR_AUDIT_ARCHIVE_CORRUPT otherwise. */
@@ -309,22 +351,69 @@ export class ContentStore {
   #commit(tmp: string, sha256: string, durable: boolean): void {
     const final = this.path(sha256);
     const dir = path.dirname(final);
-    const created = fs.mkdirSync(dir, { recursive: true, mode: DIR_MODE });
-    fs.renameSync(tmp, final);
-    // Directories made just now must themselves be recorded in their parents, or a crash could lose the file.
-    const parents: string[] = [];
-    if (created !== undefined) {
-      for (let d = path.dirname(dir); d.length >= this.root.length; d = path.dirname(d)) {
-        parents.push(d);
-        if (d === this.root) break;
+    const known = this.#knownDirs.has(dir);
+    let created = false;
+    if (!known) {
+      try {
+        fs.mkdirSync(dir, { mode: DIR_MODE });
+        created = true;
+      } catch (error) {
+        if (errno(error) !== 'EEXIST') throw error;
       }
+      this.#knownDirs.add(dir);
     }
+    try {
+      fs.renameSync(tmp, final);
+    } catch (error) {
+      if (errno(error) !== 'ENOENT' || !known) throw error;
+      // The directory went away behind our back (removed by hand): forget it and make it again.
+      this.#knownDirs.delete(dir);
+      return this.#commit(tmp, sha256, durable);
+    }
+    // A directory made just now must itself be recorded in the root, or a crash could lose the file.
     if (!durable) {
-      for (const d of parents) this.#unsyncedDirs.add(d);
+      if (created) this.#unsyncedDirs.add(this.root);
       return;
     }
     fsyncDir(dir);
-    for (const d of parents) fsyncDir(d);
+    if (created) fsyncDir(this.root);
+  }
+
+  #dirFd(dir: string): number {
+    let fd = this.#dirFds.get(dir);
+    if (fd === undefined) {
+      fd = fs.openSync(dir, 'r');
+      this.#dirFds.set(dir, fd);
+    }
+    return fd;
+  }
+
+  /**
+   * Stores written before the one-level layout kept files under `root/ab/cd/<sha256>`: they are moved up once
+   * (renames within the store), and a marker records that the store has the current layout.
+   */
+  #upgradeLayout(): void {
+    const marker = path.join(this.root, LAYOUT_MARKER);
+    if (fs.existsSync(marker)) return;
+    try {
+      for (const first of fs.readdirSync(this.root, { withFileTypes: true })) {
+        if (!first.isDirectory() || !/^[0-9a-f]{2}$/.test(first.name)) continue;
+        const dir = path.join(this.root, first.name);
+        for (const second of fs.readdirSync(dir, { withFileTypes: true })) {
+          if (!second.isDirectory() || !/^[0-9a-f]{2}$/.test(second.name)) continue;
+          const old = path.join(dir, second.name);
+          for (const name of fs.readdirSync(old)) {
+            if (SHA256_RE.test(name)) fs.renameSync(path.join(old, name), path.join(dir, name));
+          }
+          fs.rmdirSync(old);
+        }
+        fsyncDir(dir);
+      }
+      fs.writeFileSync(marker, `${LAYOUT_VERSION}\n`, { mode: 0o640 });
+      fsyncDir(this.root);
+    } catch (error) {
+      throw ioError(`cannot bring ${this.root} to the current layout`, error);
+    }
   }
 
   /**
@@ -376,6 +465,10 @@ function fsyncDir(dir: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fsync(fd, (error) => (error ? reject(error) : resolve())));
 }
 
 /** open, fsync, close in libuv's thread pool (callbacks: FileHandle's promises cost several times more CPU here). */

@@ -20,6 +20,7 @@ export class WalSync {
   #running: Promise<void> | undefined;
   #next: Promise<void> | undefined;
   #syncs = 0;
+  #fd: number | undefined;
 
   constructor(databaseFile: string) {
     this.#walFile = `${databaseFile}-wal`;
@@ -51,21 +52,28 @@ export class WalSync {
   }
 
   async #fsync(): Promise<void> {
-    let handle: fs.promises.FileHandle;
-    try {
-      // Opened by name each time: SQLite may delete and re-create the WAL (the last connection closing).
-      handle = await fs.promises.open(this.#walFile, 'r');
-    } catch (error) {
-      // No WAL file: every commit is already in the database file (checkpointed and synced by SQLite).
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw error;
+    // The WAL keeps its inode while any connection is open (SQLite resets it in place after a checkpoint and
+    // deletes it only when the last connection closes), so one descriptor serves every sync.
+    if (this.#fd === undefined) {
+      try {
+        this.#fd = await new Promise<number>((resolve, reject) => fs.open(this.#walFile, 'r', (e, fd) => (e ? reject(e) : resolve(fd))));
+      } catch (error) {
+        // No WAL file: every commit is already in the database file (checkpointed and synced by SQLite).
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw error;
+      }
     }
-    try {
-      await handle.sync();
-      this.#syncs++;
-    } finally {
-      await handle.close();
-    }
+    const fd = this.#fd;
+    await new Promise<void>((resolve, reject) => fs.fsync(fd, (e) => (e ? reject(e) : resolve())));
+    this.#syncs++;
+  }
+
+  /** Releases the WAL's descriptor (with the database connection: closeDatabase). */
+  async close(): Promise<void> {
+    const fd = this.#fd;
+    this.#fd = undefined;
+    await this.#running?.catch(() => undefined);
+    if (fd !== undefined) await new Promise<void>((resolve) => fs.close(fd, () => resolve()));
   }
 }
 
@@ -79,6 +87,12 @@ export function attachWalSync(db: Db, sync: WalSync): void {
 /** The connection's group commit, when it has one (a database opened with `groupCommit`). */
 export function walSyncOf(db: Db): WalSync | undefined {
   return walSyncs.get(db);
+}
+
+/** Closes a connection and the group commit's descriptor with it. */
+export async function closeDatabase(db: Db): Promise<void> {
+  await walSyncs.get(db)?.close();
+  db.close();
 }
 
 /**
