@@ -81,6 +81,8 @@ interface Options {
   keep: boolean;
   strict: boolean;
   bigOnly: boolean;
+  /** A's deliveries in a separate `seos-gateway worker` process (delivery.inProcessWorkers false). */
+  workerProcess: boolean;
 }
 
 function options(): Options {
@@ -97,6 +99,7 @@ function options(): Options {
       keep: { type: 'boolean', default: false },
       strict: { type: 'boolean', default: false },
       'big-only': { type: 'boolean', default: false },
+      'worker-process': { type: 'boolean', default: false },
     },
   });
   const quick = values.quick ?? false;
@@ -119,6 +122,7 @@ function options(): Options {
     keep: values.keep ?? false,
     strict: values.strict ?? false,
     bigOnly: values['big-only'] ?? false,
+    workerProcess: values['worker-process'] ?? false,
   };
 }
 
@@ -153,9 +157,9 @@ function resetPeak(pid: number): boolean {
 /** CPU ms of A, B, redis-server, this process (the load generator) and everything else, over a window. */
 interface CpuWindow { a: number; b: number; redis: number; bench: number; others: number; wallMs: number }
 
-function cpuMeter(pids: { a: number; b: number; redis?: number }): () => CpuWindow {
+function cpuMeter(pids: { a: number; aWorker?: number; b: number; redis?: number }): () => CpuWindow {
   const t0 = performance.now();
-  const read = () => ({ a: cpuMs(pids.a), b: cpuMs(pids.b), redis: cpuMs(pids.redis), bench: cpuMs(process.pid), all: machineBusyMs() });
+  const read = () => ({ a: cpuMs(pids.a) + (pids.aWorker ? cpuMs(pids.aWorker) : 0), b: cpuMs(pids.b), redis: cpuMs(pids.redis), bench: cpuMs(process.pid), all: machineBusyMs() });
   const s0 = read();
   return () => {
     const s1 = read();
@@ -199,10 +203,10 @@ function healthy(port: number): Promise<boolean> {
   });
 }
 
-async function startGateway(name: string, configPath: string, apiPort: number, dbFile: string, logPath: string, profileDir?: string): Promise<GatewayProcess> {
+async function startGateway(name: string, configPath: string, apiPort: number, dbFile: string, logPath: string, profileDir?: string, command: 'serve' | 'worker' = 'serve'): Promise<GatewayProcess> {
   const out = fs.openSync(logPath, 'a');
   const nodeFlags = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  const tsx = spawn(TSX, [...nodeFlags, 'src/cli/main.ts', 'serve', '--config', configPath], {
+  const tsx = spawn(TSX, [...nodeFlags, 'src/cli/main.ts', command, '--config', configPath], {
     cwd: ROOT, stdio: ['ignore', out, out], env: { ...process.env, NODE_ENV: 'production' },
   });
   fs.closeSync(out);
@@ -212,7 +216,8 @@ async function startGateway(name: string, configPath: string, apiPort: number, d
   const deadline = Date.now() + 45_000;
   for (;;) {
     if (tsx.exitCode !== null) throw new Error(`gateway ${name} exited with code ${tsx.exitCode} during start-up; see ${logPath}`);
-    if (await healthy(apiPort)) break;
+    // A worker has no API: it is up once its Node process runs (then a moment for its queue connections).
+    if (command === 'worker' ? childrenOf(tsx.pid!).length > 0 && (await sleep(2000), true) : await healthy(apiPort)) break;
     if (Date.now() > deadline) throw new Error(`gateway ${name} did not answer /health within 45 s; see ${logPath}`);
     await sleep(100);
   }
@@ -253,6 +258,8 @@ interface Setup {
 
 interface Pair {
   a: GatewayProcess;
+  /** A's delivery worker process (with --worker-process). */
+  aWorker?: GatewayProcess;
   b: GatewayProcess;
   /** A connector API key of A. */
   key: string;
@@ -260,7 +267,7 @@ interface Pair {
 }
 
 /** Writes both configs (fresh data dirs under `tag`), creates A's connector key in A's database, starts B then A. */
-async function startPair(s: Setup, tag: string, profileDir?: string): Promise<Pair> {
+async function startPair(s: Setup, tag: string, profileDir?: string, workerProcess = false): Promise<Pair> {
   const write = (who: typeof ALFA, apiPort: number, seosPort: number) => {
     const cert = s.pki.admins.find((x) => x.name === who.admin)!;
     const dataDir = path.join(s.tmp, `${tag}-${who.admin}`);
@@ -271,6 +278,7 @@ async function startPair(s: Setup, tag: string, profileDir?: string): Promise<Pa
       signing: { pkcs12Path: cert.p12Path, password: s.pki.p12Password },
       seos: { endpoint: { port: seosPort }, client: { allowInsecureHttp: true } },
       registry: { participants: s.participants },
+      ...(workerProcess && who === ALFA ? { delivery: { inProcessWorkers: false } } : {}),
     }, null, 2));
     return { file, dataDir, dbFile: path.join(dataDir, 'gateway.db') };
   };
@@ -288,7 +296,16 @@ async function startPair(s: Setup, tag: string, profileDir?: string): Promise<Pa
     await gb.stop();
     throw error;
   }
-  return { a: ga, b: gb, key, stop: async () => { await Promise.all([ga.stop(), gb.stop()]); } };
+  let gw: GatewayProcess | undefined;
+  if (workerProcess) {
+    try {
+      gw = await startGateway('A worker', a.file, 0, a.dbFile, path.join(s.tmp, `${tag}-a-worker.log`), profileDir, 'worker');
+    } catch (error) {
+      await Promise.all([ga.stop(), gb.stop()]);
+      throw error;
+    }
+  }
+  return { a: ga, aWorker: gw, b: gb, key, stop: async () => { await Promise.all([ga.stop(), gb.stop(), gw?.stop()]); } };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -503,7 +520,7 @@ interface Ctx {
   redisPid?: number;
 }
 
-const meterOf = (ctx: Ctx) => cpuMeter({ a: ctx.pair.a.pid, b: ctx.pair.b.pid, redis: ctx.redisPid });
+const meterOf = (ctx: Ctx) => cpuMeter({ a: ctx.pair.a.pid, aWorker: ctx.pair.aWorker?.pid, b: ctx.pair.b.pid, redis: ctx.redisPid });
 
 /** A few documents through the whole pipeline first (JIT, connections, caches); not reported. */
 async function warmUp(ctx: Ctx, n: number): Promise<void> {
@@ -989,6 +1006,10 @@ function render(r: Results): string {
     '`node:http` with a keep-alive Agent) calls A\'s REST API with a connector API key; A signs, stores and queues each document,',
     'delivers it to B, B verifies and stores it and answers with a signed DS_WAIT_REGISTRATION, which A verifies and applies.',
     'Deliveries are observed through a read-only SQLite connection to A\'s database (`status_history`).', '');
+  if (opts.workerProcess) {
+    out.push('**With `--worker-process`:** A\'s deliveries run in a separate `seos-gateway worker` process (A\'s `delivery.inProcessWorkers: false`),',
+      'so A is two processes: `serve` accepts, `worker` delivers. A\'s CPU below is the sum of both (the large-document phase keeps one process).', '');
+  }
 
   out.push('## Targets', '');
   out.push(markdownTable(['target', 'measured', 'result'], targets(r).map((t) => [t.name, t.measured, passFail(t.ok)]), ['left', 'left', 'center']), '');
@@ -1145,7 +1166,7 @@ async function main(): Promise<void> {
     }
 
     log(`starting gateways B and A (serve)${opts.profile ? ' with --cpu-prof' : ''}`);
-    pair = await startPair(setup, 'load', profDir);
+    pair = await startPair(setup, 'load', profDir, opts.workerProcess);
     tracker = new DeliveryTracker(pair.a.dbFile);
     tracker.start(25);
     const ctx: Ctx = { pair, tracker, redisPid: rPid };
@@ -1160,7 +1181,7 @@ async function main(): Promise<void> {
     log(`phase 2: saturation, ${opts.concurrency} in flight for ${opts.satSeconds} s`);
     const sat = await saturation(ctx, opts.concurrency, opts.satSeconds, opts.satWarmupSeconds);
     log(`phase 2: ${sat.acceptedPerSecond.toFixed(1)} accepted/s, ${sat.deliveredPerSecond.toFixed(1)} delivered/s, backlog ${sat.backlogAtEnd}`);
-    const peakRss = { a: memoryOf(pair.a.pid).hwm, b: memoryOf(pair.b.pid).hwm, redis: rPid ? memoryOf(rPid).hwm : undefined };
+    const peakRss = { a: Math.max(memoryOf(pair.a.pid).hwm ?? 0, pair.aWorker ? memoryOf(pair.aWorker.pid).hwm ?? 0 : 0) || undefined, b: memoryOf(pair.b.pid).hwm, redis: rPid ? memoryOf(rPid).hwm : undefined };
 
     tracker.close();
     tracker = undefined;

@@ -98,3 +98,38 @@ describe('staged content', () => {
     expect(isGatewayError(error) && error.code).toBe('GW_ERR_STORE_IO');
   });
 });
+
+describe('transactions between processes', () => {
+  it('begin IMMEDIATE by default: a transaction that reads, then writes, is not failed by another connection committing in between', () => {
+    const file = path.join(dir, 'two.db');
+    const ours = openDatabase(file);
+    ours.exec('CREATE TABLE t (x INTEGER)');
+    const theirs = openDatabase(file);
+    theirs.pragma('busy_timeout = 50');
+    const readThenWrite = ours.transaction(() => {
+      const n = (ours.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n;
+      // Another process tries to commit between our read and our write: it must wait for us, not break us.
+      let theirError: unknown;
+      try {
+        theirs.prepare('INSERT INTO t VALUES (2)').run();
+      } catch (error) {
+        theirError = error;
+      }
+      ours.prepare('INSERT INTO t VALUES (?)').run(n + 1);
+      return theirError;
+    });
+    const theirError = readThenWrite();
+    expect((theirError as { code?: string } | undefined)?.code).toBe('SQLITE_BUSY');
+    expect(ours.prepare('SELECT x FROM t').all()).toEqual([{ x: 1 }]);
+    // The same shape as a deferred transaction breaks ours instead: what the default protects against.
+    const deferred = ours.transaction(() => {
+      ours.prepare('SELECT COUNT(*) AS n FROM t').get();
+      theirs.prepare('INSERT INTO t VALUES (3)').run();
+      ours.prepare('INSERT INTO t VALUES (4)').run();
+    }).deferred;
+    expect(() => deferred()).toThrow(/SQLITE_BUSY|database is locked/);
+    theirs.close();
+    ours.close();
+  });
+});
+

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../src/app/gateway.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { newGuid } from '../src/seos/index.ts';
+import { createApiKey } from '../src/api/api-keys.ts';
 import { openDatabase, type Db } from '../src/store/database.ts';
 import { BETA_GUID, eventually, startTwoGateways, type Municipality, type TwoGateways } from './support/gateways.ts';
 import { sampleDocument } from './support/messages.ts';
@@ -29,8 +30,8 @@ afterEach(async () => {
   net = undefined;
 });
 
-function serve(m: Municipality): ChildProcess {
-  const child = spawn(process.execPath, ['--import', pathToFileURL(TSX_LOADER).href, 'src/cli/main.ts', 'serve', '--config', m.configPath], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+function serve(m: Municipality, command: 'serve' | 'worker' = 'serve'): ChildProcess {
+  const child = spawn(process.execPath, ['--import', pathToFileURL(TSX_LOADER).href, 'src/cli/main.ts', command, '--config', m.configPath], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
   processes.push(child);
   return child;
 }
@@ -81,6 +82,46 @@ describe('nothing accepted is lost', () => {
       expect(count(betaDb, "SELECT COUNT(DISTINCT document_guid) AS n FROM documents WHERE direction = 'in'")).toBe(N);
       expect(count(betaDb, "SELECT COUNT(*) AS n FROM messages WHERE direction = 'in' AND message_type = 'MSG_DocumentRegistrationRequest'")).toBe(N);
       for (const guid of guids) expect(count(betaDb, "SELECT COUNT(*) AS n FROM documents WHERE document_guid = ?", guid.toLowerCase())).toBe(1);
+      expect(count(alfaDb, "SELECT COUNT(*) AS n FROM documents WHERE direction = 'out' AND status = 'DS_WAIT_REGISTRATION'")).toBe(N);
+    } finally {
+      betaDb.close();
+      alfaDb.close();
+    }
+  }, 180_000);
+
+  it('delivers from a separate `seos-gateway worker` process while `serve` accepts through the API, each document once', async () => {
+    // Scale-out: the serving process only accepts (inProcessWorkers: false); a worker process on the same database
+    // and Redis delivers. (The race between two processes' transactions is tested deterministically in
+    // durability.test.ts; here the whole arrangement must deliver everything once.)
+    net = await startTwoGateways({ startInProcess: false, delivery: { inProcessWorkers: false } });
+    const setup = openDatabase(path.join(net.alfa.dataDir, 'gateway.db'));
+    const { key } = createApiKey(setup, { name: 'records system', role: 'connector' });
+    setup.close();
+    serve(net.alfa);
+    serve(net.beta);
+    await Promise.all([waitHealthy(net.alfa), waitHealthy(net.beta)]);
+    serve(net.alfa, 'worker');
+    const N = 120;
+    const post = (i: number) => fetch(`http://127.0.0.1:${net!.alfa.apiPort}/v1/documents`, {
+      method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        recipient: '000000002', externalId: `worker-${i}`,
+        document: { kind: 'Молба', attachments: [{ fileName: 'молба.txt', mimeType: 'text/plain', content: Buffer.from(`молба ${i}`).toString('base64') }] },
+      }),
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < N; i += 20) {
+      // Twenty at once, while the worker is already delivering the earlier ones.
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, j) => post(i + j)));
+      statuses.push(...answers.map((a) => a.status));
+    }
+    expect(statuses.filter((st) => st !== 201)).toEqual([]);
+    const betaDb = openDatabase(path.join(net.beta.dataDir, 'gateway.db'));
+    const alfaDb = openDatabase(path.join(net.alfa.dataDir, 'gateway.db'));
+    try {
+      await eventually(() => count(alfaDb, "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'seos-document' AND state = 'delivered'") === N, 'all delivered by the worker', 90_000);
+      expect(count(betaDb, "SELECT COUNT(*) AS n FROM documents WHERE direction = 'in'")).toBe(N);
+      expect(count(betaDb, "SELECT COUNT(DISTINCT document_guid) AS n FROM documents WHERE direction = 'in'")).toBe(N);
       expect(count(alfaDb, "SELECT COUNT(*) AS n FROM documents WHERE direction = 'out' AND status = 'DS_WAIT_REGISTRATION'")).toBe(N);
     } finally {
       betaDb.close();

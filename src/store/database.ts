@@ -45,9 +45,27 @@ export function openDatabase(file: string, options: { migrations?: readonly Migr
   db.pragma(groupCommit ? 'synchronous = NORMAL' : 'synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
+  immediateByDefault(db);
   migrate(db, options.migrations ?? MIGRATIONS);
   if (groupCommit) attachWalSync(db, new WalSync(path.resolve(file)));
   return db;
+}
+
+/**
+ * Makes `db.transaction(fn)()` begin with BEGIN IMMEDIATE. The gateway's transactions read and then write; with
+ * several processes on one database (`serve` and `seos-gateway worker`, or a CLI command next to a running
+ * gateway) a deferred transaction that has read fails with SQLITE_BUSY the moment it tries to write after another
+ * process committed, and busy_timeout does not help there. IMMEDIATE takes the write lock at BEGIN, where
+ * busy_timeout waits. `.deferred()` stays available for a transaction that only reads.
+ */
+function immediateByDefault(db: Db): void {
+  const transaction = db.transaction.bind(db);
+  db.transaction = ((fn: (...args: never[]) => unknown) => {
+    const tx = transaction(fn);
+    return Object.assign((...args: never[]) => tx.immediate(...args), {
+      default: tx.immediate, deferred: tx.deferred, immediate: tx.immediate, exclusive: tx.exclusive,
+    });
+  }) as Db['transaction'];
 }
 
 /** Applies, in order and each in its own transaction, every migration newer than the database. */
