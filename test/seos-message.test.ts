@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { isGatewayError } from '../src/errors/index.ts';
 import {
   buildErrorMessage, buildRegistrationRequest, buildStatusRequest, buildStatusResponse, buildUnsignedMessage,
-  dateTimeToInstant, formatDateTime, isBase64, newGuid, parseMessageXml, sameGuid, signMessage, verifySignedMessage,
+  dateTimeToInstant, formatDateTime, isBase64, newGuid, parseMessageXml, sameGuid, signMessage, signMessageAsync, verifySignedMessage,
   type SeosMessage,
 } from '../src/seos/index.ts';
 import { validateWithXmllint } from '../src/seos/schema-validation.ts';
@@ -98,6 +98,18 @@ describe('building and parsing all four message kinds', () => {
     const data = (first.body as any).document.additionalData.xml as string;
     expect((again.body as any).document.additionalData.xml).toBe(data);
     expect(data).toBe('текст <ext:Data xmlns="http://schemas.egov.bg/messaging/v1" xmlns:ext="urn:example:ext" a="1" b="2"><ext:RNU>BGEM11115H0</ext:RNU><Inner></Inner></ext:Data> край');
+  });
+});
+
+describe('signing off the event loop', () => {
+  it('gives the very bytes of the synchronous signer (RSA PKCS#1 v1.5 is deterministic), for both profiles', async () => {
+    const message = sampleRegistration();
+    for (const profile of ['rsa-sha256', 'rsa-sha1'] as const) {
+      const sync = signMessage(message, pki.alfa, { profile });
+      const threaded = await signMessageAsync(message, pki.alfa, { profile });
+      expect(threaded.equals(sync)).toBe(true);
+      expect(verifySignedMessage(threaded).message.header.messageGuid).toBe(message.header.messageGuid);
+    }
   });
 });
 

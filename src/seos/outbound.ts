@@ -16,7 +16,7 @@ import { attachmentBase64 } from './build.ts';
 import { buildRegistrationRequest, buildStatusRequest, buildStatusResponse } from './builders.ts';
 import type { DocumentId, DocumentStatus, Participant, SeosDocument, SeosMessage } from './model.ts';
 import type { SubmitOutcome } from './soap/client.ts';
-import { signMessage, writeSignedMessage } from './sign-message.ts';
+import { signMessage, signMessageAsync, writeSignedMessage } from './sign-message.ts';
 import { createReadStream } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { newGuid, normalizeGuid } from './values.ts';
@@ -130,7 +130,7 @@ export function createSeosOutbound(deps: OutboundDeps) {
       archived = stored;
       await deps.spool.sync(staged);
     } else {
-      archived = deps.archive.stageBuffer(signMessage(message, deps.identity, { profile }));
+      archived = deps.archive.stageBuffer(await signMessageAsync(message, deps.identity, { profile }));
       await Promise.all([deps.spool.sync(staged), deps.archive.sync([archived])]);
     }
     let entry!: OutboxRow;
@@ -256,7 +256,7 @@ export function createSeosOutbound(deps: OutboundDeps) {
     const docId: DocumentId = { documentGuid: doc.documentGuid, ...(doc.ourNumber && doc.ourDate ? { number: { docNumber: doc.ourNumber, docDate: doc.ourDate } } : {}) };
     // A fresh message each attempt: a status request changes nothing, so it need not be byte-identical.
     const message = buildStatusRequest({ sender: deps.self, recipient: participantOf(target.recipient) }, docId);
-    const bytes = signMessage(message, deps.identity, { profile: profileFor(target.recipient.guid) });
+    const bytes = await signMessageAsync(message, deps.identity, { profile: profileFor(target.recipient.guid) });
     const outcome = await deps.submit(target.url, bytes, { messageGuid: message.header.messageGuid, documentGuid: doc.documentGuid, verifyReply: replyVerifier(target.recipient) });
     return settleSubmit(entry, doc, target.recipient, outcome, 'status-request', { message, bytes });
   };

@@ -20,7 +20,7 @@ import { attachmentBytes } from './build.ts';
 import { buildErrorMessage, buildStatusResponse } from './builders.ts';
 import type { Attachment, DocumentId, DocumentStatus, MessageHeader, Participant, SeosMessage } from './model.ts';
 import { parseMessageDocument, parseMessageHeader } from './parse.ts';
-import { signMessage } from './sign-message.ts';
+import { signMessageAsync } from './sign-message.ts';
 import { parseMessageFile, skeletonAttachmentBytes, verifySkeletonSignature, type MessageSkeleton } from './message-file.ts';
 import { formatDate, normalizeGuid, sameGuid } from './values.ts';
 import { verifyMessageSignature } from './verify-message.ts';
@@ -307,7 +307,7 @@ export function createSeosReceiver(deps: ReceiverDeps) {
 
   async function answerWithError(to: MessageHeader, wire: Wire, error: GatewayError): Promise<ReceiverResult> {
     const response = buildErrorMessage(replyParties(to), { description: error.descriptionBg, messageGuid: to.messageGuid, errorType: 'ERR_EXTERNAL' });
-    const bytes = signMessage(response, deps.identity, { profile: profileFor(normalizeGuid(to.sender.guid)) });
+    const bytes = await signMessageAsync(response, deps.identity, { profile: profileFor(normalizeGuid(to.sender.guid)) });
     const archived = await stageAndSync(deps.archive, bytes);
     // The refused input is not archived (it may be hostile and large): its hash goes in the detail, not in
     // wireSha256, which always names a file in the archive.
@@ -326,7 +326,7 @@ export function createSeosReceiver(deps: ReceiverDeps) {
   /** Signs a reply; its bytes are durable in the archive and recorded before it may be sent. */
   async function signAndRecord(to: MessageHeader, response: SeosMessage, documentId: string | null): Promise<Buffer> {
     const peer = normalizeGuid(to.sender.guid);
-    const bytes = signMessage(response, deps.identity, { profile: profileFor(peer) });
+    const bytes = await signMessageAsync(response, deps.identity, { profile: profileFor(peer) });
     const archived = await stageAndSync(deps.archive, bytes);
     deps.db.transaction(() => {
       insertMessage(deps.db, { direction: 'out', messageGuid: response.header.messageGuid, messageType: response.header.messageType, documentId, counterpartyGuid: peer, wireSha256: archived.sha256 });

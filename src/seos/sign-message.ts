@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { SigningIdentity } from '../pki/index.ts';
 import { SIGNATURE_PROFILES, type SignatureProfileName } from '../xmldsig/algorithms.ts';
-import { buildEnvelopedSignature, type KeyInfoStyle } from '../xmldsig/sign.ts';
+import { buildEnvelopedSignature, buildEnvelopedSignatureAsync, type KeyInfoStyle } from '../xmldsig/sign.ts';
 import { MESSAGE_END_TAG, XML_DECLARATION, attachmentBase64, messagePieces } from './build.ts';
 import type { AttachmentContent, SeosMessage } from './model.ts';
 
@@ -23,6 +23,20 @@ const END_TAG = Buffer.from(MESSAGE_END_TAG, 'utf8');
  * child, is appended once that digest is known. No DOM, no second pass.
  */
 export function signMessage(message: SeosMessage, identity: SigningIdentity, options: SignMessageOptions = {}): Buffer {
+  const { parts, digest, profile } = unsignedParts(message, options);
+  const signature = buildEnvelopedSignature({ digest, identity, profile, keyInfo: options.keyInfo });
+  return Buffer.concat([...parts, Buffer.from(signature, 'utf8'), END_TAG]);
+}
+
+/** signMessage with the RSA operation in libuv's thread pool (see buildEnvelopedSignatureAsync): same bytes. */
+export async function signMessageAsync(message: SeosMessage, identity: SigningIdentity, options: SignMessageOptions = {}): Promise<Buffer> {
+  const { parts, digest, profile } = unsignedParts(message, options);
+  const signature = await buildEnvelopedSignatureAsync({ digest, identity, profile, keyInfo: options.keyInfo });
+  return Buffer.concat([...parts, Buffer.from(signature, 'utf8'), END_TAG]);
+}
+
+/** The message's bytes up to its Signature, and their digest (the Signature's own end tag included, as C14N has it). */
+function unsignedParts(message: SeosMessage, options: SignMessageOptions) {
   const profile = SIGNATURE_PROFILES[options.profile ?? 'rsa-sha256'];
   const hash = createHash(profile.hash);
   const parts: Buffer[] = [DECLARATION];
@@ -32,9 +46,7 @@ export function signMessage(message: SeosMessage, identity: SigningIdentity, opt
     parts.push(bytes);
   }
   hash.update(END_TAG);
-  const signature = buildEnvelopedSignature({ digest: hash.digest(), identity, profile: profile.name, keyInfo: options.keyInfo });
-  parts.push(Buffer.from(signature, 'utf8'), END_TAG);
-  return Buffer.concat(parts);
+  return { parts, digest: hash.digest(), profile: profile.name };
 }
 
 export interface StreamedMessage {
@@ -74,7 +86,7 @@ export async function writeSignedMessage(
     else await streamAttachment(piece.attachment, (chunk) => write(chunk, true));
   }
   digest.update(END_TAG);
-  const signature = buildEnvelopedSignature({ digest: digest.digest(), identity, profile: profile.name, keyInfo: options.keyInfo });
+  const signature = await buildEnvelopedSignatureAsync({ digest: digest.digest(), identity, profile: profile.name, keyInfo: options.keyInfo });
   await write(Buffer.from(signature, 'utf8'), false);
   await write(END_TAG, false);
   return { bytes, sha256: wire.digest('hex') };

@@ -32,8 +32,28 @@ export interface EnvelopedSignatureInput {
  * (decimal serial) and the certificate. The returned XML is already canonical, so it can be appended as is.
  */
 export function buildEnvelopedSignature(input: EnvelopedSignatureInput): string {
+  const signedInfo = signedInfoOf(input);
+  return assembleSignature(input, signedInfo.content, rsaSign(signedInfo.hash, signedInfo.canonical, input.identity.privateKey));
+}
+
+/**
+ * The same signature, with the RSA operation (about half a millisecond for a 2048-bit key, most of the CPU of a
+ * small message) done in libuv's thread pool: the event loop goes on serving other requests meanwhile.
+ */
+export function buildEnvelopedSignatureAsync(input: EnvelopedSignatureInput): Promise<string> {
+  const signedInfo = signedInfoOf(input);
+  return new Promise((resolve, reject) => {
+    rsaSign(signedInfo.hash, signedInfo.canonical, input.identity.privateKey, (error, signatureValue) => {
+      if (error) reject(error);
+      else resolve(assembleSignature(input, signedInfo.content, signatureValue));
+    });
+  });
+}
+
+/** SignedInfo's content, and its canonical form as inclusive C14N renders it (what is signed). */
+function signedInfoOf(input: EnvelopedSignatureInput): { content: string; canonical: Buffer; hash: string } {
   const profile = SIGNATURE_PROFILES[input.profile ?? 'rsa-sha256'];
-  const signedInfoContent =
+  const content =
     `<CanonicalizationMethod Algorithm="${C14N_10}"></CanonicalizationMethod>` +
     `<SignatureMethod Algorithm="${profile.signatureMethod}"></SignatureMethod>` +
     `<Reference URI=""><Transforms><Transform Algorithm="${ENVELOPED_SIGNATURE}"></Transform></Transforms>` +
@@ -45,9 +65,10 @@ export function buildEnvelopedSignature(input: EnvelopedSignatureInput): string 
   const inherited = (input.inheritedNamespaces ?? []).filter((n) => n.prefix !== '')
     .sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
   const nsAttrs = [` xmlns="${DSIG_NS}"`, ...inherited.map((n) => ` xmlns:${n.prefix}="${escapeCanonicalAttribute(n.uri)}"`)].join('');
-  const canonicalSignedInfo = `<SignedInfo${nsAttrs}>${signedInfoContent}</SignedInfo>`;
-  const signatureValue = rsaSign(profile.hash, Buffer.from(canonicalSignedInfo, 'utf8'), input.identity.privateKey);
+  return { content, canonical: Buffer.from(`<SignedInfo${nsAttrs}>${content}</SignedInfo>`, 'utf8'), hash: profile.hash };
+}
 
+function assembleSignature(input: EnvelopedSignatureInput, signedInfoContent: string, signatureValue: Buffer): string {
   const cert = input.identity.certificate;
   const certB64 = cert.der.toString('base64');
   const certificates = input.keyInfo === 'dotnet'
