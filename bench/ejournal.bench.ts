@@ -343,6 +343,7 @@ async function gatewayRun(ctx: Ctx, scenario: 'burst' | 'paced' | 'per-event', l
     await waitDelivered(gw.dbFile, events + 1, 600_000);
     const cpu = gw.processes.reduce((n, p) => n + cpuMsOf(p.pid), 0) - cpu0;
     const report = await simReport(ctx.sim);
+    if (report.events !== events || report.stats.duplicates !== 0) progress(`${tag}: the simulator recorded ${report.events} of ${events} events, ${report.stats.duplicates} duplicates (${JSON.stringify(report.stats)})`);
     const times = deliveryTimes(gw.dbFile);
     const lastDelivered = times.lastDelivered;
     const latencies = times.latencies.slice(1); // without the warm-up event

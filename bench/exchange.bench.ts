@@ -452,7 +452,7 @@ async function openLoop(A: Gateway, tracker: CompletionTracker, meter: CpuMeter,
     const due = t0 + i * interval;
     const wait = due - performance.now();
     // Behind schedule, still let the event loop handle I/O between two sends, as it does between two HTTP
-    // requests: `sendDocument` returns synchronously, and awaiting it alone would starve A's deliveries.
+    // requests. Sends are one at a time: at 50/s an accept (a few ms) leaves the schedule room; the lag is reported.
     if (wait > 0) await sleep(wait);
     else await new Promise((r) => setImmediate(r));
     const lagMs = performance.now() - due;
