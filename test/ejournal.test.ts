@@ -15,6 +15,7 @@ import {
   recordServiceEvent, resendServiceEvent, serviceStatistics, serviceTimeline, skipServiceEvent, statisticsCsv, validateRnu, vocabularyFromConfig,
   type RecordOptions, type ServiceEventInput,
 } from '../src/ejournal/index.ts';
+import { EventIntake } from '../src/ejournal/intake.ts';
 import { GatewayError, isGatewayError } from '../src/errors/index.ts';
 import { startEjournalSimulator, type EjournalSimulator, type EjournalSimulatorOptions } from '../src/simulators/ejournal-simulator.ts';
 import { openDatabase, type Db } from '../src/store/database.ts';
@@ -54,7 +55,7 @@ interface Harness {
   readonly sim: EjournalSimulator;
   readonly engines: Array<{ engine: DeliveryEngine; client: EjournalClient; db: Db }>;
   readonly options: RecordOptions;
-  startEngine(overrides?: { concurrency?: number; events?: DeliveryEvents }): Promise<{ engine: DeliveryEngine; client: EjournalClient; db: Db }>;
+  startEngine(overrides?: { concurrency?: number; events?: DeliveryEvents; runWorker?: boolean }): Promise<{ engine: DeliveryEngine; client: EjournalClient; db: Db }>;
   stopEngine(index: number): Promise<void>;
   record(input: Partial<ServiceEventInput> & { rnu: string; status: string; occurredAt: string | Date }, options?: Partial<RecordOptions>): ReturnType<typeof recordServiceEvent>;
   schedule(row: OutboxRow | null | undefined): void;
@@ -102,7 +103,7 @@ async function harness(options: {
         db: conn, connection: redisConnection(redis.url), prefix, handlers: { [EJOURNAL_OUTBOX_KIND]: handler },
         concurrency: overrides.concurrency ?? 8, perDestinationConcurrency: overrides.concurrency ?? 8,
         retryPolicyFor: () => retry, destinationPolicy: { downAfter: options.downAfter ?? 1000, probeIntervalMs: 300 },
-        reconcileIntervalMs: 500, events: overrides.events,
+        reconcileIntervalMs: 500, events: overrides.events, runWorker: overrides.runWorker,
       });
       await engine.start();
       const entry = { engine, client, db: conn };
@@ -263,6 +264,40 @@ describe('eJournal delivery: order per RNU with several workers and a restart', 
     expect((h.db.prepare("SELECT COUNT(DISTINCT outbox_id) AS n FROM attempts WHERE outcome = 'delivered'").get() as { n: number }).n).toBe(total);
     expect(verifyDeliveryLog(h.db).ok).toBe(true);
   }, 90_000);
+
+  it('carrier mode, split layout: an event recorded through the API is sent once when the worker process takes it up before the API has scheduled it', async () => {
+    // The simulator answers slowly, so what the worker sends is still in flight when the API process schedules.
+    const h = await harness({ simulator: { delayMs: 400 }, carrier: { eventsPerJob: 4, batchMaxEvents: 16 } });
+    const api = await h.startEngine({ runWorker: false }); // `serve` with delivery.inProcessWorkers false: schedules, never delivers
+    const worker = await h.startEngine(); // `seos-gateway worker`
+    // The API's intake wired as ejournal-wiring.ts wires it: the API engine's connection and its schedule. A row the
+    // intake hands over when the worker's connection can already see it could be taken up by the worker before the
+    // API's job-sequence bump lands (on the bench: the bump waits for the write lock the worker holds). Such a row
+    // is set aside and that moment is played out: a finished carrier's follow-up job (handler.ts `settled`) takes it
+    // while it is ready, and the API's bump comes while the worker is sending it.
+    const late: OutboxRow[] = [];
+    const intake = new EventIntake({
+      db: api.db, record: { ...h.options, log: new DeliveryLog(api.db) }, eventsPerJob: 4,
+      schedule: (row) => {
+        if (worker.db.prepare('SELECT 1 FROM outbox WHERE id = ?').get(row.id) !== undefined) late.push(row);
+        else api.engine.schedule(row);
+      },
+    });
+    const n = 8;
+    intake.record(Array.from({ length: n }, (_, i) => ({ rnu: `SPLIT-${i}`, status: STATUSES[0], occurredAt: at(0), serviceCode: SERVICE })), { batch: true });
+    const stateOf = (row: OutboxRow) => (h.db.prepare('SELECT state FROM ejournal_events WHERE outbox_id = ?').get(row.id) as { state: string }).state;
+    for (const row of late) {
+      if (stateOf(row) === 'pending') worker.engine.schedule(row); // the follow-up takes only a ready event
+      await h.waitUntil(() => stateOf(row) !== 'pending');
+      api.engine.schedule(row); // the API's late bump, with its copy of the row
+    }
+    await h.waitUntil(delivered(h, n));
+    await new Promise((r) => setTimeout(r, 1500)); // time enough for a job that sends again to have done so
+    expect(h.sim.stats.duplicates).toBe(0);
+    expect(h.sim.stats.posts).toBe(n); // each event posted once (a batch request counts its events)
+    expect(h.sim.events()).toHaveLength(n);
+    expect(h.states()).toEqual({ 'delivered/delivered': n });
+  }, 30_000);
 
   it('carrier mode: eJournal down then back, a rejected event and a retried one are settled per event', async () => {
     const h = await harness({ carrier: { eventsPerJob: 8, batchMaxEvents: 4 }, retry: { firstDelayMs: 100, maxAttempts: 50 } });
@@ -604,20 +639,27 @@ describe('events the gateway raises itself', () => {
     expect(h.db.prepare(`SELECT 1 FROM delivery_log WHERE entry_json LIKE '%not-recorded%'`).get()).toBeTruthy();
   });
 
-  it('plugs into the gateway Lifecycle: received and decided documents, SSEV sent and delivered, scheduled after the commit', async () => {
+  it('plugs into the gateway Lifecycle: received and decided documents, SSEV sent and delivered, given their jobs in the same transaction', async () => {
     const h = await harness({ record: { defaultServiceCode: SERVICE } });
     await h.startEngine();
     const scheduled: OutboxRow[] = [];
-    const lifecycle = new Lifecycle([createEjournalLifecycleListener({ ...h.options, db: h.db })], (row) => { scheduled.push(row); h.schedule(row); });
+    let inTransaction: boolean[] = [];
+    // The gateway's engine shares the lifecycle's connection and bumps the job sequence in that transaction; this
+    // harness's engine has a connection of its own, so the hand-over to it waits for the commit.
+    const lifecycle = new Lifecycle([createEjournalLifecycleListener({ ...h.options, db: h.db })], (row) => {
+      scheduled.push(row);
+      inTransaction.push(h.db.inTransaction);
+      setImmediate(() => h.schedule(row));
+    });
     const base = { counterpartyGuid: '{0b2e0000-0000-4000-8000-000000000002}', counterpartyEik: '000000002', counterpartyName: 'Община Бета' };
     const inbound = h.db.transaction(() => {
       const d = insertDocument(h.db, { ...base, direction: 'in', documentGuid: '{31111111-2222-4333-8444-555555555555}', status: 'DS_WAIT_REGISTRATION', rnu: 'LIFE-1', at: at(0) });
       lifecycle.documentReceived(d);
       return d;
     }).immediate();
-    expect(scheduled).toHaveLength(0); // not from inside the transaction
-    await new Promise((r) => setImmediate(r));
     expect(scheduled).toHaveLength(1);
+    expect(inTransaction).toEqual([true]); // from inside the transaction that recorded the event
+    inTransaction = [];
     h.db.transaction(() => {
       updateDocument(h.db, inbound.id, { status: 'DS_REGISTERED', ourNumber: 'ВХ-9' }, { source: 'records-system', at: at(5) });
       lifecycle.statusChanged(getDocument(h.db, inbound.id)!, 'DS_WAIT_REGISTRATION', 'records-system');

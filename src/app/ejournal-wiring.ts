@@ -18,7 +18,7 @@ import type { LifecycleListener } from './lifecycle.ts';
 export interface EjournalWiringDeps {
   readonly db: Db;
   readonly log: DeliveryLog;
-  /** engine.schedule itself: the handler calls it inside the engine's settle transaction (see handler.ts). */
+  /** engine.schedule itself: the handler calls it inside the engine's settle transaction (handler.ts), the intake inside its recording transaction (intake.ts). */
   readonly schedule: (entry: Pick<OutboxRow, 'id' | 'nextAttemptAt'>) => void;
 }
 

@@ -4,7 +4,7 @@ import type { DocumentRow } from '../store/documents.ts';
 /**
  * What happens to documents, announced to whoever must act on it (webhooks to the records system, eJournal
  * events). Listeners are called INSIDE the transaction that makes the change, so the outbox rows they add
- * commit with it or not at all; the rows they return are scheduled once that transaction has committed.
+ * commit with it or not at all; the rows they return are given their jobs in that same transaction.
  */
 export interface LifecycleListener {
   documentReceived?(document: DocumentRow): OutboxRow[] | void;
@@ -35,8 +35,11 @@ export class Lifecycle {
 
   private later(rows: OutboxRow[] | void): void {
     if (!Array.isArray(rows)) return;
-    // After the caller's transaction: setImmediate runs once the synchronous commit is done.
-    for (const row of rows) setImmediate(() => this.schedule(row));
+    // Inside the caller's transaction: the row's job sequence is raised in the same commit as the row. Scheduled
+    // after the commit, a worker in another process could take the new row up first (its own reconciler or
+    // follow-up job) and this job, carrying a newer sequence, would then send it a second time. The job itself
+    // reaches Redis only after the transaction: nothing is sent before the synchronous commit has run.
+    for (const row of rows) this.schedule(row);
   }
 }
 
