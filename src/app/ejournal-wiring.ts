@@ -50,7 +50,7 @@ export function createEjournalWiring(config: GatewayConfig, deps: EjournalWiring
   return {
     listener: createEjournalLifecycleListener({ db: deps.db, ...record }),
     handlers: { [EJOURNAL_OUTBOX_KIND]: handler },
-    api: { intake, vocabulary, maxEventsPerRequest: e.maxEventsPerRequest },
+    api: { intake, vocabulary, maxEventsPerRequest: e.maxEventsPerRequest, schedule: (row) => deps.schedule(row) },
     markDead(entry, code) {
       if (entry.kind !== EJOURNAL_OUTBOX_KIND) return false;
       // The event stays pending and holds back its RNU until an operator resends or skips it (operator.ts).

@@ -82,4 +82,6 @@ export interface EjournalApi {
   readonly vocabulary: Vocabulary;
   /** Events in one POST /v1/services/events request, at most. */
   readonly maxEventsPerRequest: number;
+  /** Gives a row its delivery job; call it inside the transaction that made the row ready (see EventIntake). */
+  readonly schedule: (row: OutboxRow) => void;
 }

@@ -9,7 +9,7 @@ import { statement } from '../store/database.ts';
 /**
  * What an operator does with an event that needs a person: resend a dead or rejected one (after eJournal or the
  * configuration was fixed), or skip a dead one so that the later events of its RNU may go. Every action is in the
- * delivery log with the operator's account id. Each returns the outbox row to schedule after the commit.
+ * delivery log with the operator's account id. Each returns the outbox row to schedule (in the caller's transaction).
  */
 export interface AttentionEvent {
   readonly event: ServiceEvent;

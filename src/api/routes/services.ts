@@ -175,10 +175,10 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: ApiContext): vo
       response: { 202: { $ref: 'EjournalActionResult#' } },
     },
     handler: async (request, reply) => {
-      ejournal();
+      const api = ejournal();
       const id = (request.params as { id: number }).id;
-      const row = resendServiceEvent(db, id, { log: options.log, actor: actorOf(request) });
-      options.schedule(row);
+      // The job in the same transaction: a worker process must not take the row up before its sequence is raised.
+      db.transaction(() => api.schedule(resendServiceEvent(db, id, { log: options.log, actor: actorOf(request) })))();
       return reply.code(202).send({ id, action: 'resend', delivery: 'pending', woken: null });
     },
   });
@@ -193,10 +193,13 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: ApiContext): vo
       response: { 200: { $ref: 'EjournalActionResult#' } },
     },
     handler: async (request) => {
-      ejournal();
+      const api = ejournal();
       const id = (request.params as { id: number }).id;
-      const next = skipServiceEvent(db, id, { log: options.log, actor: actorOf(request) });
-      if (next) options.schedule(next);
+      const next = db.transaction(() => {
+        const woken = skipServiceEvent(db, id, { log: options.log, actor: actorOf(request) });
+        if (woken) api.schedule(woken);
+        return woken;
+      })();
       return { id, action: 'skip', delivery: 'skipped', woken: next ? eventIdOf(next) ?? null : null };
     },
   });
