@@ -184,44 +184,14 @@ export function createEjournalHandler(options: EjournalHandlerOptions): Delivery
     }
     const event = claim.event;
     const claimSeq = entry.jobSeq;
-    if (event.demo && !options.demoMode) {
-      return {
-        result: 'failed', code: 'GW_ERR_EJOURNAL_RNU_INVALID', detail: 'a demo RNU outside demo mode is never sent',
-        commit: () => { wake(resolveClaim(db, event, claimSeq, { kind: 'rejected' }, now())); logOutcome(event, 'rejected', 'demo RNU outside demo mode'); },
-      };
-    }
+    if (event.demo && !options.demoMode) return outcomeOf(event, claimSeq, 'demo', wake);
     let answer: PushResult;
     try {
       answer = await client.pushStatus(toMessage(event));
     } catch (error) {
       answer = { outcome: 'transient', code: 'GW_ERR_EJOURNAL_UNAVAILABLE', reason: `client error: ${(error as Error).message}`.slice(0, 200), transport: false };
     }
-    switch (answer.outcome) {
-      case 'accepted':
-      case 'duplicate':
-        return {
-          result: 'delivered', detail: `${answer.outcome} (HTTP ${answer.httpStatus})`,
-          commit: () => {
-            wake(resolveClaim(db, event, claimSeq, { kind: 'delivered', remoteOutcome: answer.outcome as 'accepted' | 'duplicate', remoteId: (answer as { remoteId?: string }).remoteId }, now()));
-            logOutcome(event, answer.outcome === 'accepted' ? 'delivered' : 'duplicate', `HTTP ${answer.httpStatus}`);
-          },
-        };
-      case 'rejected':
-        return {
-          result: 'failed', code: answer.code, detail: answer.reason,
-          commit: () => {
-            wake(resolveClaim(db, event, claimSeq, { kind: 'rejected' }, now()));
-            // Only the HTTP status and eJournal's error code: its message might quote the event's text.
-            const code = /^HTTP \d{3}(: [A-Za-z0-9_.:-]{1,80})?/.exec(answer.reason)?.[0] ?? `HTTP ${answer.httpStatus}`;
-            logOutcome(event, 'rejected', code);
-          },
-        };
-      case 'transient':
-        return {
-          result: 'retry', code: answer.code, detail: answer.reason, transport: answer.transport,
-          commit: () => { resolveClaim(db, event, claimSeq, { kind: 'released' }, now()); },
-        };
-    }
+    return outcomeOf(event, claimSeq, answer, wake);
   };
 }
 

@@ -330,6 +330,27 @@ export const PLACEHOLDER_BLANK = Buffer.from(' ');
 /** Envelope markup is small; a start tag this long is refused before it is handed to the parser. */
 export const MAX_TAG_BYTES = 64 * 1024;
 
+/**
+ * A start or end tag at `lt`: the index of its ">" (the first outside a quoted attribute value), or `limit` when
+ * the tag does not end within the bytes at hand or within MAX_TAG_BYTES.
+ */
+export function tagEnd(body: Buffer, lt: number): { i: number; limit: number } {
+  let quote = 0;
+  let i = lt + 1;
+  const limit = Math.min(body.length, lt + MAX_TAG_BYTES);
+  for (; i < limit; i++) {
+    const b = body[i];
+    if (quote) {
+      if (b === quote) quote = 0;
+    } else if (b === 0x22 || b === 0x27) {
+      quote = b;
+    } else if (b === GT) {
+      break;
+    }
+  }
+  return { i, limit };
+}
+
 function scanEnvelope(body: Buffer, limits: Partial<XmlLimits>): Envelope {
   const maxBytes = limits.maxBytes;
   if (maxBytes !== undefined && body.length > maxBytes) {
@@ -395,20 +416,7 @@ function scanEnvelope(body: Buffer, limits: Partial<XmlLimits>): Envelope {
       pos = end + 2;
       continue;
     }
-    // A start or end tag: up to the first ">" outside a quoted attribute value.
-    let quote = 0;
-    let i = lt + 1;
-    const limit = Math.min(body.length, lt + MAX_TAG_BYTES);
-    for (; i < limit; i++) {
-      const b = body[i];
-      if (quote) {
-        if (b === quote) quote = 0;
-      } else if (b === 0x22 || b === 0x27) {
-        quote = b;
-      } else if (b === GT) {
-        break;
-      }
-    }
+    const { i, limit } = tagEnd(body, lt);
     if (i >= limit) throw xmlMalformed(i >= body.length ? 'unterminated tag' : `a tag longer than ${MAX_TAG_BYTES} bytes`, lt);
     emit(body.subarray(lt, i + 1));
     if (next === 0x2f /* / */) depth--;

@@ -8,7 +8,7 @@ import { parseXml, type XmlLimits } from '../../xml/parse.ts';
 import { elementText, type XmlElement } from '../../xml/tree.ts';
 import {
   MAX_TAG_BYTES, PLACEHOLDER_BLANK, PLACEHOLDER_TEXT, decodeCdata, decodeCharacterData, isBlank, submitRequestElement,
-  xmlMalformed, type Envelope,
+  tagEnd, xmlMalformed, type Envelope,
 } from './envelope.ts';
 
 /**
@@ -351,19 +351,7 @@ export class SubmitScanner {
       this.emit(Buffer.from(body.subarray(lt, end + 2)));
       return end + 2;
     }
-    let quote = 0;
-    let i = lt + 1;
-    const limit = Math.min(body.length, lt + MAX_TAG_BYTES);
-    for (; i < limit; i++) {
-      const b = body[i];
-      if (quote) {
-        if (b === quote) quote = 0;
-      } else if (b === 0x22 || b === 0x27) {
-        quote = b;
-      } else if (b === GT) {
-        break;
-      }
-    }
+    const { i, limit } = tagEnd(body, lt);
     if (i >= limit) {
       if (i >= body.length && !final) return -1;
       throw xmlMalformed(i >= body.length ? 'unterminated tag' : `a tag longer than ${MAX_TAG_BYTES} bytes`, at);
