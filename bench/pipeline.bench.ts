@@ -15,7 +15,8 @@
  *      time until A's status history shows the recipient's DS_WAIT_REGISTRATION; then a bounded drain;
  *   2. saturation: a fixed number of requests kept in flight (32): accepted/s and delivered/s sustained;
  *   3. one large document (100 MiB) via POST /v1/documents/multipart, streamed from a file, until
- *      DS_WAIT_REGISTRATION, on a fresh pair of gateways, with both processes' RSS sampled every 50 ms.
+ *      DS_WAIT_REGISTRATION, then fetched by B's records system (GET /v1/inbox/{id} and the attachment), on a
+ *      fresh pair of gateways, with both processes' RSS sampled every 50 ms.
  *
  * The load generator is written here with node:http and a keep-alive Agent. A's database is read through a second,
  * read-only SQLite connection (WAL lets it read while A writes). Markdown goes to stdout and bench/out/pipeline.md;
@@ -263,6 +264,8 @@ interface Pair {
   b: GatewayProcess;
   /** A connector API key of A. */
   key: string;
+  /** A connector API key of B (the recipient's records system fetches the large document). */
+  bKey: string;
   stop(): Promise<void>;
 }
 
@@ -288,6 +291,9 @@ async function startPair(s: Setup, tag: string, profileDir?: string, workerProce
   const db = openDatabase(a.dbFile);
   const { key } = createApiKey(db, { name: 'bench connector', role: 'connector' });
   db.close();
+  const dbB = openDatabase(b.dbFile);
+  const { key: bKey } = createApiKey(dbB, { name: 'bench connector', role: 'connector' });
+  dbB.close();
   const gb = await startGateway('B', b.file, s.ports.bApi, b.dbFile, path.join(s.tmp, `${tag}-b.log`), profileDir);
   let ga: GatewayProcess;
   try {
@@ -305,7 +311,7 @@ async function startPair(s: Setup, tag: string, profileDir?: string, workerProce
       throw error;
     }
   }
-  return { a: ga, aWorker: gw, b: gb, key, stop: async () => { await Promise.all([ga.stop(), gb.stop(), gw?.stop()]); } };
+  return { a: ga, aWorker: gw, b: gb, key, bKey, stop: async () => { await Promise.all([ga.stop(), gb.stop(), gw?.stop()]); } };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -330,6 +336,21 @@ function httpRequest(
     if (body === undefined) req.end();
     else if (Buffer.isBuffer(body)) req.end(body);
     else body(req).catch((e: Error) => req.destroy(e));
+  });
+}
+
+/** GET a (large) body, hashing it as it streams: nothing of it is kept. */
+function downloadSha256(port: number, urlPath: string, headers: http.OutgoingHttpHeaders): Promise<{ status: number; bytes: number; sha256: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, headers, timeout: 120_000 }, (res) => {
+      const hash = crypto.createHash('sha256');
+      let bytes = 0;
+      res.on('data', (c: Buffer) => { hash.update(c); bytes += c.length; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, sha256: hash.digest('hex') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('no answer within 120 s')));
   });
 }
 
@@ -796,6 +817,9 @@ interface BigResult {
   status: number;
   error?: string;
   intact?: boolean;
+  /** B's records system fetched the document and downloaded the attachment: the SHA-256 of what it got matches. */
+  fetchedIntact?: boolean;
+  fetchMs?: number;
   mem: Map<string, MemSeries>;
   cpu: CpuWindow;
 }
@@ -832,23 +856,38 @@ async function bigDocument(ctx: Ctx, file: string, bytes: number, benchPid: numb
     const at = ctx.tracker.delivered.get(id);
     const deliveredAtMs = at !== undefined ? sampler.elapsed() - (Date.now() - at) : undefined;
     await sleep(500); // anything that still grows right after the status is written
-    const mem = sampler.stop();
-    const cpu = stopCpu();
     // The recipient stored the same bytes: its attachment row has the file's size and SHA-256.
     let intact: boolean | undefined;
+    let inboundId: string | undefined;
     try {
       const bdb = new Database(ctx.pair.b.dbFile, { readonly: true, fileMustExist: true });
-      const row = bdb.prepare(`SELECT a.sha256, a.size FROM attachments a JOIN documents d ON d.id = a.document_id
-        WHERE d.direction = 'in' AND d.document_guid = ?`).get(documentGuid) as { sha256: string; size: number } | undefined;
+      const row = bdb.prepare(`SELECT d.id, a.sha256, a.size FROM attachments a JOIN documents d ON d.id = a.document_id
+        WHERE d.direction = 'in' AND d.document_guid = ?`).get(documentGuid) as { id: string; sha256: string; size: number } | undefined;
       bdb.close();
       intact = row ? row.sha256 === up.sha256 && row.size === bytes : false;
+      inboundId = row?.id;
     } catch {
       intact = undefined;
     }
+    // The whole pipeline ends at B's records system: it reads the document and downloads the attachment (RSS still sampled).
+    let fetchedIntact: boolean | undefined;
+    let fetchMs: number | undefined;
+    if (inboundId) {
+      const f0 = performance.now();
+      const headers = { authorization: `Bearer ${ctx.pair.bKey}` };
+      const doc = await httpRequest(agent, ctx.pair.b.apiPort, 'GET', `/v1/inbox/${inboundId}`, headers);
+      const download = doc.status === 200 ? await downloadSha256(ctx.pair.b.apiPort, `/v1/inbox/${inboundId}/attachments/1`, headers) : undefined;
+      fetchMs = performance.now() - f0;
+      fetchedIntact = download?.status === 200 && download.sha256 === up.sha256 && download.bytes === bytes;
+      if (!fetchedIntact) log(`phase 3: fetching at B: document HTTP ${doc.status}, attachment ${download ? `HTTP ${download.status}, ${download.bytes} bytes` : 'not asked'}`);
+    }
+    await sleep(500);
+    const mem = sampler.stop();
+    const cpu = stopCpu();
     return {
       bytes, acceptMs, acceptedAtMs, deliveredAtMs, toDeliveredMs: at !== undefined ? at - acceptWall : undefined, status: up.answer.status,
       error: done ? (ctx.tracker.failed.get(id) ? `document ${ctx.tracker.failed.get(id)}` : undefined) : `no ${DELIVERED} within 150 s`,
-      intact, mem, cpu,
+      intact, fetchedIntact, fetchMs, mem, cpu,
     };
   } finally {
     agent.destroy();
@@ -1072,6 +1111,7 @@ function render(r: Results): string {
       [`201 → ${DELIVERED}`, big.toDeliveredMs !== undefined ? ms(big.toDeliveredMs) : 'n/a'],
       ['total', big.toDeliveredMs !== undefined ? ms(big.acceptMs + big.toDeliveredMs) : 'n/a'],
       ['B stored the same bytes (size and SHA-256)', big.intact === undefined ? 'n/a' : big.intact ? 'yes' : 'NO'],
+      ['B\'s records system fetched the document and downloaded the same bytes (GET /v1/inbox/{id}, …/attachments/1; RSS sampled meanwhile)', big.fetchedIntact === undefined ? 'n/a' : `${big.fetchedIntact ? 'yes' : 'NO'} (${ms(big.fetchMs ?? 0)})`],
       ...(big.error ? [['error', big.error]] : []),
     ], ['left', 'left']), '');
     const sec = (t: number) => `+${(t / 1000).toFixed(2)} s`;

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRegistrationRequest, newGuid, signMessage, verifySignedMessage, type SeosMessage } from '../src/seos/index.ts';
 import { buildSubmitRequest, createSeosClient, parseSubmitResponse, type SubmitOutcome } from '../src/seos/soap/index.ts';
+import { createApiKey } from '../src/api/api-keys.ts';
 import { listAttachments } from '../src/store/documents.ts';
 import { ALFA_GUID, BETA_GUID, startTwoGateways, type TwoGateways } from './support/gateways.ts';
 import { sampleDocument } from './support/messages.ts';
@@ -18,7 +18,6 @@ import { sampleDocument } from './support/messages.ts';
 let net: TwoGateways;
 const LIMIT = 64 * 1024 * 1024;
 const client = createSeosClient({ allowInsecureHttp: true, responseTimeoutMs: 60_000 });
-const INBOUND = path.join(os.tmpdir(), 'seos-gateway-inbound');
 
 beforeAll(async () => {
   net = await startTwoGateways({ endpoint: { maxMessageBytes: LIMIT } });
@@ -57,8 +56,10 @@ function inbound(documentGuid: string) {
   return net.beta.gateway.db.prepare("SELECT id FROM documents WHERE direction = 'in' AND document_guid = ?").get(documentGuid.toLowerCase()) as { id: string } | undefined;
 }
 
+/** Message files the endpoint left in Бета's inbound folder (under its dataDir). */
 function leftovers(): string[] {
-  return fs.existsSync(INBOUND) ? fs.readdirSync(INBOUND).filter((f) => f.startsWith(`submit-${process.pid}-`)) : [];
+  const inboundDir = path.join(net.beta.dataDir, 'inbound');
+  return fs.existsSync(inboundDir) ? fs.readdirSync(inboundDir).filter((f) => f.startsWith(`submit-${process.pid}-`)) : [];
 }
 
 /** POSTs a body with chunked transfer encoding (no Content-Length): always the streaming path. */
@@ -97,6 +98,16 @@ describe('the SEOS endpoint streams large messages', () => {
     const replay = await submit(wire, message);
     expect(replay.kind === 'delivered' && replay.status).toBe('DS_ALREADY_RECEIVED');
     expect(leftovers()).toEqual([]);
+    expect(fs.existsSync(path.join(net.beta.dataDir, 'inbound')), 'the endpoint streamed the message through dataDir/inbound').toBe(true);
+
+    // The records system fetches it: what the sender sent is read from the archived message through its skeleton
+    // (the attachment bodies stay in the file), with links to the attachments.
+    const { key } = createApiKey(net.beta.gateway.db, { name: 'archimed', role: 'connector' });
+    const res = await fetch(`http://127.0.0.1:${net.beta.apiPort}/v1/inbox/${row.id}`, { headers: { authorization: `Bearer ${key}` } });
+    const body = await res.json() as { document: { kind: string; about?: string }; attachments: Array<{ fileName: string; size: number }> };
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body.document.kind).toBe((message.body as { document: { kind: string } }).document.kind);
+    expect(body.attachments.map((a) => [a.fileName, a.size])).toEqual([['голям.bin', bytes.length], ['малък.txt', Buffer.byteLength('кратък текст')]]);
   }, 120_000);
 
   it('answers a large message with one changed byte in its attachment with a signed MSG_Error, and stores nothing', async () => {

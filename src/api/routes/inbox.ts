@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../../errors/index.ts';
-import { parseMessageXml } from '../../seos/parse.ts';
+import { parseMessageFile } from '../../seos/message-file.ts';
+import { parseMessageDocument, parseMessageXml } from '../../seos/parse.ts';
 import type { StatusReport } from '../../seos/outbound.ts';
+import { statement } from '../../store/database.ts';
 import { getDocument, listAttachments, statusHistory, updateDocument, type DocumentRow } from '../../store/documents.ts';
 import { actorOf } from '../auth.ts';
 import { reportSsevStatus } from '../ssev-status-report.ts';
@@ -9,6 +11,9 @@ import { addRoute, type ApiContext } from '../context.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { contentDisposition, safeMimeType } from '../file-names.ts';
 import { attachmentsOf, counterpartyOf, historyOf, inboxHref, inboxItem } from '../views.ts';
+
+/** Archived messages above this size are read through their skeleton when the inbox shows what was sent. */
+const READ_IN_MEMORY_BYTES = 4 * 1024 * 1024;
 
 /**
  * The inbox: documents other administrations sent us.
@@ -75,7 +80,7 @@ export function registerInboxRoutes(app: FastifyInstance, ctx: ApiContext): void
     },
     handler: async (request) => {
       const doc = received((request.params as { id: string }).id);
-      return { ...inboxItem(db, doc), document: sentDocument(doc), attachments: attachmentsOf(db, doc, inboxHref(doc)), history: historyOf(db, doc.id) };
+      return { ...inboxItem(db, doc), document: await sentDocument(doc), attachments: attachmentsOf(db, doc, inboxHref(doc)), history: historyOf(db, doc.id) };
     },
   });
 
@@ -162,12 +167,20 @@ export function registerInboxRoutes(app: FastifyInstance, ctx: ApiContext): void
     return doc;
   }
 
-  /** What the sender sent, from the archived signed registration request (the table keeps only kind and subject). */
-  function sentDocument(doc: DocumentRow) {
-    const row = db.prepare(`SELECT wire_sha256 AS sha FROM messages WHERE direction = 'in' AND document_id = ?
+  /**
+   * What the sender sent, from the archived signed registration request (the table keeps only kind and subject).
+   * A large message is read through its skeleton (seos/message-file.ts): its attachment bodies, which this answer
+   * leaves out anyway, stay in the file, so fetching a 100 MiB document does not load it. The archive's hash check
+   * is left to `audit verify` there (it would read the whole file); a small one is read and checked as before.
+   */
+  async function sentDocument(doc: DocumentRow) {
+    const row = statement(db, `SELECT wire_sha256 AS sha FROM messages WHERE direction = 'in' AND document_id = ?
       AND message_type = 'MSG_DocumentRegistrationRequest' ORDER BY created_at LIMIT 1`).get(doc.id) as { sha: string } | undefined;
     if (!row) return { kind: doc.kind ?? '' };
-    const message = parseMessageXml(options.archive.read(row.sha));
+    const size = options.archive.size(row.sha);
+    const message = size > READ_IN_MEMORY_BYTES
+      ? parseMessageDocument((await parseMessageFile(options.archive.path(row.sha), { maxBytes: size })).document)
+      : parseMessageXml(options.archive.read(row.sha));
     if (message.body.type !== 'MSG_DocumentRegistrationRequest') return { kind: doc.kind ?? '' };
     const { attachments: _files, additionalData: _extra, ...rest } = message.body.document;
     return { ...rest, messageComment: message.body.comment };
