@@ -39,6 +39,7 @@ import { makeTempDir, parseSize, removeQuietly, removeTempDirs, sizeLabel, write
 import { machineInfo, machineMarkdown, toolVersion } from './lib/machine.ts';
 import { fmtBytes, fmtMs, fmtRate, markdownTable, passFail } from './lib/markdown.ts';
 import { mean, percentile } from './lib/stats.ts';
+import { summarizeProfile, type CpuProfile, type ProfileSummary } from './lib/cpu-profile.ts';
 import { childrenOf, cpuMs, machineBusyMs, redisPid } from './lib/proc.ts';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
@@ -897,79 +898,7 @@ async function bigDocument(ctx: Ctx, file: string, bytes: number, benchPid: numb
 // ---------------------------------------------------------------------------------------------------------------
 // CPU profiles (--profile): self time by area and function, cut to a window
 
-interface CpuProfile {
-  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
-  samples: number[];
-  timeDeltas: number[];
-  startTime: number;
-  endTime: number;
-}
-
-interface ProfileSummary { totalMs: number; idleMs: number; byArea: Array<[string, number]>; byFunction: Array<[string, number]> }
-
-const NATIVE_FS = /^(fsync|fdatasync|writeBuffer|writeBuffers|writeString|open|close|fstat|lstat|stat|rename|mkdir|readFileUtf8|readBuffer|read|unlink|readdir|existsSync|access|internalModuleStat) $/;
-const NATIVE_SQLITE = /^(run|get|all|iterate|exec|prepare|pragma|transaction|Statement|Database) $/;
-const AREAS: Array<[RegExp, string]> = [
-  [/^\(idle\)/, '(idle: waiting for I/O)'],
-  [/^\(garbage collector\)/, 'garbage collection'],
-  [/^\(program\)/, '(program: native, unattributed)'],
-  [/^(fsync|fdatasync|fsyncSync) /, 'fsync (content store)'],
-  [NATIVE_SQLITE, 'SQLite (better-sqlite3, native)'],
-  [/better-sqlite3\//, 'SQLite (better-sqlite3, native)'],
-  [NATIVE_FS, 'node: fs syscalls'],
-  [/ node:internal\/crypto\/sig/, 'RSA sign / verify (node:crypto)'],
-  [/ node:internal\/crypto\//, 'node:crypto: hashes, other'],
-  [/\/src\/xmldsig\//, 'xmldsig: c14n, digests, signature'],
-  [/\/src\/xml\//, 'xml: our parser'],
-  [/\/src\/seos\/soap\//, 'seos: SOAP client / envelope'],
-  [/\/src\/seos\//, 'seos: build, parse, receiver, outbound'],
-  [/\/src\/api\//, 'api: routes, uploads, views'],
-  [/\/src\/store\//, 'store: repositories, content store'],
-  [/\/src\/delivery\//, 'delivery engine'],
-  [/\/src\/audit\//, 'audit: delivery log'],
-  [/\/src\//, 'gateway: other'],
-  [/\/node_modules\/(bullmq|msgpackr)/, 'BullMQ'],
-  [/\/node_modules\/(ioredis|@ioredis|redis-parser|redis-errors|standard-as-callback|cluster-key-slot)\//, 'ioredis'],
-  [/\/node_modules\/(ajv|ajv-formats|fast-uri)\//, 'Ajv (JSON Schema validation)'],
-  [/\/node_modules\/(fastify|avvio|find-my-way|light-my-request|@fastify|fast-json-stringify|fast-querystring|secure-json-parse|busboy)\//, 'Fastify'],
-  [/\/node_modules\/(pino|sonic-boom|thread-stream|pino-std-serializers|fast-redact|@pinojs)\//, 'pino logging'],
-  [/\/node_modules\/(@xmldom|fast-xml-parser|strnum)\//, 'XML libraries'],
-  [/\/node_modules\//, 'other libraries'],
-  [/ node:internal\/(http|_http|net|stream|streams|dns|timers|async_hooks)|node:(http|net|stream|_http)|_http_/, 'node: HTTP, net, streams, timers'],
-  [/^JSONParse|^JSONStringify|^parse \S*$|^stringify \S*$/, 'JSON parse / stringify'],
-  [/ node:/, 'node: other internals'],
-];
-
-function summarizeProfile(profile: CpuProfile, window: { fromEndMs: number; toEndMs: number }): ProfileSummary {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map<number, number>();
-  let t = profile.startTime;
-  for (let i = 0; i < profile.samples.length; i++) {
-    t += profile.timeDeltas[i] ?? 0;
-    const dt = (profile.timeDeltas[i + 1] ?? 0) / 1000;
-    const beforeEnd = (profile.endTime - t) / 1000;
-    if (beforeEnd > window.fromEndMs || beforeEnd < window.toEndMs) continue;
-    self.set(profile.samples[i], (self.get(profile.samples[i]) ?? 0) + dt);
-  }
-  const areas = new Map<string, number>();
-  const functions = new Map<string, number>();
-  let totalMs = 0;
-  let idleMs = 0;
-  for (const [id, ms] of self) {
-    const frame = byId.get(id)!.callFrame;
-    const url = frame.url.replace(/^file:\/\//, '').replace(ROOT, '');
-    const key = `${frame.functionName || '(anonymous)'} ${url}`;
-    const area = AREAS.find(([re]) => re.test(key))?.[1] ?? 'other';
-    totalMs += ms;
-    if (area.startsWith('(idle')) idleMs += ms;
-    areas.set(area, (areas.get(area) ?? 0) + ms);
-    const fnKey = `${frame.functionName || '(anonymous)'}${url ? ` ${path.basename(url)}:${frame.lineNumber + 1}` : ''}`;
-    functions.set(fnKey, (functions.get(fnKey) ?? 0) + ms);
-  }
-  const top = (m: Map<string, number>, n: number) => [...m.entries()].sort((x, y) => y[1] - x[1]).slice(0, n);
-  return { totalMs, idleMs, byArea: top(areas, 14), byFunction: top(functions, 16).filter(([k]) => !k.startsWith('(idle)')) };
-}
-
+/** Each gateway's profile file is parsed once and cut to several windows. */
 const profileCache = new Map<string, CpuProfile>();
 
 function loadProfile(dir: string, gw: GatewayProcess, window: { start: number; end: number }): ProfileSummary | undefined {
@@ -980,7 +909,7 @@ function loadProfile(dir: string, gw: GatewayProcess, window: { start: number; e
   const full = path.join(dir, file);
   const profile = profileCache.get(full) ?? (JSON.parse(fs.readFileSync(full, 'utf8')) as CpuProfile);
   profileCache.set(full, profile);
-  return summarizeProfile(profile, { fromEndMs: gw.exitedAt - window.start, toEndMs: gw.exitedAt - window.end });
+  return summarizeProfile(profile, { root: ROOT, window: { fromEndMs: gw.exitedAt - window.start, toEndMs: gw.exitedAt - window.end }, areas: 14, functions: 16 });
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import type { DeliveryLog } from '../audit/index.ts';
-import type { StatusReport } from '../seos/outbound.ts';
+import { documentChangesOf, type StatusReport } from '../seos/outbound.ts';
 import type { Db } from '../store/database.ts';
 import { getDocument, updateDocument, type DocumentRow } from '../store/documents.ts';
 
@@ -24,12 +24,7 @@ export function reportSsevStatus(
   if (same) return { repeated: true };
   refuseImpossible();
   deps.db.transaction(() => {
-    updateDocument(deps.db, doc.id, {
-      status: report.status,
-      ...(report.status === 'DS_REGISTERED' ? { ourNumber: report.number, ourDate: report.date } : {}),
-      ...(report.status === 'DS_REJECTED' ? { rejectionReason: report.reason } : {}),
-      ...(expectedCloseDate ? { expectedCloseDate } : {}),
-    }, { source: actor, detail: 'ssev: recorded, not sent (SSEV carries no statuses)' });
+    updateDocument(deps.db, doc.id, documentChangesOf(report), { source: actor, detail: 'ssev: recorded, not sent (SSEV carries no statuses)' });
     deps.log.append({
       type: 'status-change', direction: 'in', counterparty: { guid: doc.counterpartyGuid }, documentGuid: doc.documentGuid, documentId: doc.id,
       messageType: 'ssev-message', status: report.status, actor, detail: 'recorded only: SSEV carries no statuses',

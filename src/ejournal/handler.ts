@@ -152,6 +152,7 @@ export function createEjournalHandler(options: EjournalHandlerOptions): Delivery
       case 'missing':
         return { result: 'failed', code: 'GW_ERR_EJOURNAL_NOT_FOUND', detail: 'no eJournal event for this outbox row' };
       case 'superseded':
+        // The engine ignores the outcome of a superseded job (its settle checks the job sequence).
         return { result: 'retry', code: 'GW_ERR_INTERNAL', detail: 'superseded by a newer job', transport: false };
       case 'blocked':
         return { result: 'defer', until: claim.until, detail: 'waiting for an earlier event of the same RNU' };
@@ -167,21 +168,7 @@ export function createEjournalHandler(options: EjournalHandlerOptions): Delivery
   return async (entry): Promise<DeliveryOutcome> => {
     if (eventsPerJob > 1) return carry(entry);
     const claim = await claims.claim(entry);
-    switch (claim.kind) {
-      case 'missing':
-        return { result: 'failed', code: 'GW_ERR_EJOURNAL_NOT_FOUND', detail: 'no eJournal event for this outbox row' };
-      case 'superseded':
-        // The engine ignores the outcome of a superseded job (its settle checks the job sequence).
-        return { result: 'retry', code: 'GW_ERR_INTERNAL', detail: 'superseded by a newer job', transport: false };
-      case 'blocked':
-        return { result: 'defer', until: claim.until, detail: 'waiting for an earlier event of the same RNU' };
-      case 'done':
-        return claim.event.state === 'delivered'
-          ? { result: 'delivered', detail: 'already delivered' }
-          : { result: 'failed', code: claim.event.state === 'rejected' ? 'GW_ERR_EJOURNAL_REJECTED' : 'GW_ERR_EJOURNAL_EVENT_STATE', detail: `already ${claim.event.state}` };
-      case 'claimed':
-        break;
-    }
+    if (claim.kind !== 'claimed') return ownOutcomeWithoutSend(claim);
     const event = claim.event;
     const claimSeq = entry.jobSeq;
     if (event.demo && !options.demoMode) return outcomeOf(event, claimSeq, 'demo', wake);

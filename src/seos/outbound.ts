@@ -89,6 +89,17 @@ export type StatusReport =
   | { status: 'DS_REJECTED'; reason: string }
   | { status: 'DS_STOPPED' | 'DS_CLOSED'; expectedCloseDate?: string };
 
+/** What a status report changes on the received document (the same whichever channel it came by). */
+export function documentChangesOf(report: StatusReport) {
+  const expectedCloseDate = 'expectedCloseDate' in report ? report.expectedCloseDate : undefined;
+  return {
+    status: report.status,
+    ...(report.status === 'DS_REGISTERED' ? { ourNumber: report.number, ourDate: report.date } : {}),
+    ...(report.status === 'DS_REJECTED' ? { rejectionReason: report.reason } : {}),
+    ...(expectedCloseDate ? { expectedCloseDate } : {}),
+  };
+}
+
 export function createSeosOutbound(deps: OutboundDeps) {
   const profileFor = deps.signatureProfileFor ?? (() => 'rsa-sha256' as const);
   const lifecycle = deps.lifecycle ?? NO_LIFECYCLE;
@@ -194,12 +205,7 @@ export function createSeosOutbound(deps: OutboundDeps) {
     const archived = deps.archive.putBuffer(signed);
     let entry!: OutboxRow;
     deps.db.transaction(() => {
-      updateDocument(deps.db, doc.id, {
-        status: report.status,
-        ...(report.status === 'DS_REGISTERED' ? { ourNumber: report.number, ourDate: report.date } : {}),
-        ...(report.status === 'DS_REJECTED' ? { rejectionReason: report.reason } : {}),
-        ...(expectedCloseDate ? { expectedCloseDate } : {}),
-      }, { source: actor });
+      updateDocument(deps.db, doc.id, documentChangesOf(report), { source: actor });
       insertMessage(deps.db, { direction: 'out', messageGuid: message.header.messageGuid, messageType: message.header.messageType, documentId: doc.id, counterpartyGuid: sender.guid, wireSha256: archived.sha256 });
       entry = addOutboxEntry(deps.db, { kind: 'seos-status-push', destination: sender.guid, documentId: doc.id, payloadSha256: archived.sha256 });
       lifecycle.statusChanged(getDocument(deps.db, doc.id)!, doc.status, actor);
