@@ -728,8 +728,8 @@ function render(r: Results): string {
   out.push(`# SEOS exchange benchmark${r.opts.quick ? ' (--quick: short phases, smoke check only)' : ''}`, '', r.header, '');
   out.push('Two gateways on loopback: A in the benchmark process (`sendDocument`, in-process delivery workers), B a separate',
     '`seos-gateway serve` process; a private redis-server; SQLite in WAL mode with group commit and fsynced content stores',
-    '(docs/durability.md); log level info (to files); delivery settings: worker concurrency 16, ' +
-    (r.opts.perDestination === undefined ? '4 deliveries at once per destination (the defaults).' : `**${r.opts.perDestination} deliveries at once per destination** (\`delivery.perDestinationConcurrency\`; the default is 4).`) + ' Each exchange: a',
+    '(docs/durability.md); log level info (to files); delivery settings: ' +
+    (r.opts.perDestination === undefined ? 'worker concurrency 16, 4 deliveries at once per destination (the defaults).' : `worker concurrency ${Math.max(16, r.opts.perDestination)}, **${r.opts.perDestination} deliveries at once per destination** (\`delivery.perDestinationConcurrency\`; the defaults are 16 and 4).`) + ' Each exchange: a',
     `registration request with a fresh ${ATTACHMENT_BYTES / KiB} KiB attachment, signed by A, verified and stored by B, answered with B's signed`,
     'DS_WAIT_REGISTRATION, verified by A and applied to the document.', '');
 
@@ -868,7 +868,9 @@ async function main(): Promise<void> {
       signing: { pkcs12Path: cert.p12Path, password: pki.p12Password },
       seos: { endpoint: { port: seosPort }, client: { allowInsecureHttp: true } },
       registry: { participants },
-      ...(name === 'a' && opts.perDestination !== undefined ? { delivery: { perDestinationConcurrency: opts.perDestination } } : {}),
+      // More deliveries to one destination than the worker runs at once would not be more: raise both together.
+      ...(name === 'a' && opts.perDestination !== undefined
+        ? { delivery: { perDestinationConcurrency: opts.perDestination, concurrency: Math.max(16, opts.perDestination) } } : {}),
     }, null, 2));
     return file;
   };

@@ -8,6 +8,7 @@ import { text } from 'node:stream/consumers';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { isGatewayError } from '../src/errors/index.ts';
 import { ContentStore, ContentTooLargeError } from '../src/store/content-store.ts';
+import { openDatabase, type Db } from '../src/store/database.ts';
 
 let root: string;
 beforeEach(() => {
@@ -224,5 +225,111 @@ describe('ContentStore', () => {
     expect(store.size(put.sha256)).toBe(chunks * MiB);
     expect(store.check(put.sha256)).toBe('ok');
     expect(fs.readdirSync(tmp)).toEqual([]);
+  });
+});
+
+describe('ContentStore with small content in the database', () => {
+  const open = (file = path.join(root, 'g.db')) => openDatabase(file);
+  const small = (db: Db, name = 'archive', maxBytes = 1024) => new ContentStore(path.join(root, name), { smallInDatabase: { db, name, maxBytes } });
+  const rows = (db: Db) => (db.prepare('SELECT COUNT(*) AS n FROM content_blobs').get() as { n: number }).n;
+
+  it('keeps content up to maxBytes as a row, not a file, and reads it like a file: has, read, size, check, stream', async () => {
+    const db = open();
+    const store = small(db);
+    const bytes = Buffer.from('<Message>малко съобщение</Message>');
+    const staged = store.stageBuffer(bytes);
+    const put = store.putBuffer(Buffer.from('друго'));
+    const chunked = store.stageChunks([Buffer.from('на '), Buffer.from('части')]);
+    expect(staged).toEqual({ sha256: sha256(bytes), size: bytes.length });
+    expect(chunked.sha256).toBe(sha256('на части'));
+    await store.sync([staged, put, chunked, { ...staged }]); // rows: nothing to fsync, copies included
+    expect(filesUnder(path.join(root, 'archive'))).toEqual([]);
+    expect(fs.readdirSync(path.join(root, 'archive', 'tmp'))).toEqual([]);
+    expect(rows(db)).toBe(3);
+    for (const c of [staged, put, chunked]) {
+      expect(store.has(c.sha256)).toBe(true);
+      expect(store.size(c.sha256)).toBe(c.size);
+      expect(store.check(c.sha256)).toBe('ok');
+    }
+    expect(store.read(staged.sha256)).toEqual(bytes);
+    expect(await text(store.createReadStream(chunked.sha256))).toBe('на части');
+    // The same content again is the same row.
+    expect(store.stageBuffer(bytes)).toEqual(staged);
+    expect(rows(db)).toBe(3);
+    // Committed: another connection (the CLI's `audit verify`, a worker process) reads it through its own store.
+    const other = open();
+    expect(small(other).read(staged.sha256)).toEqual(bytes);
+    other.close();
+    db.close();
+  });
+
+  it('puts larger content, streams, and pieces that outgrow maxBytes midway in files', async () => {
+    const db = open();
+    const store = small(db, 'spool', 1024);
+    const large = Buffer.alloc(1025, 7);
+    const a = store.stageBuffer(large);
+    // A producer that reuses one buffer for every piece (as a decoder may): rows hold copies, files get each piece.
+    const piece = Buffer.alloc(400);
+    function* reused(fills: number[]) {
+      for (const f of fills) yield piece.fill(f);
+    }
+    const grown = store.stageChunks(reused([1, 2, 3]));
+    const stayed = store.stageChunks(reused([4, 5]));
+    const streamed = await store.putStream(Readable.from([Buffer.from('поток')]));
+    await store.sync([a, grown]);
+    expect(fs.existsSync(store.path(a.sha256))).toBe(true);
+    expect(fs.readFileSync(store.path(grown.sha256))).toEqual(Buffer.concat([Buffer.alloc(400, 1), Buffer.alloc(400, 2), Buffer.alloc(400, 3)]));
+    expect(fs.existsSync(store.path(stayed.sha256))).toBe(false);
+    expect(store.read(stayed.sha256)).toEqual(Buffer.concat([Buffer.alloc(400, 4), Buffer.alloc(400, 5)]));
+    expect(fs.existsSync(store.path(streamed.sha256))).toBe(true);
+    expect(rows(db)).toBe(1);
+    db.close();
+  });
+
+  it('gives a stream a file even when the same bytes are a row already (callers of a streamed upload use its path)', async () => {
+    const db = open();
+    const store = small(db, 'spool');
+    const row = store.putBuffer(Buffer.from('един и същ'));
+    const streamed = await store.putStream(Readable.from([Buffer.from('един и същ')]));
+    expect(streamed.sha256).toBe(row.sha256);
+    expect(fs.readFileSync(store.path(streamed.sha256), 'utf8')).toBe('един и същ');
+    db.close();
+  });
+
+  it('keeps the spool and the archive apart in one database', () => {
+    const db = open();
+    const spool = small(db, 'spool');
+    const archive = small(db, 'archive');
+    const c = spool.putBuffer(Buffer.from('само в спула'));
+    expect(spool.has(c.sha256)).toBe(true);
+    expect(archive.has(c.sha256)).toBe(false);
+    expectCode(() => archive.read(c.sha256), 'GW_ERR_AUDIT_ARCHIVE_MISSING');
+    db.close();
+  });
+
+  it('reports a row altered in the database as corrupt, in read, check and stream', async () => {
+    const db = open();
+    const store = small(db);
+    const c = store.putBuffer(Buffer.from('<Message>доказателство</Message>'));
+    db.prepare('UPDATE content_blobs SET bytes = ? WHERE sha256 = ?').run(Buffer.from('<Message>подменено</Message>'), c.sha256);
+    expect(store.check(c.sha256)).toBe('corrupt');
+    expectCode(() => store.read(c.sha256), 'GW_ERR_AUDIT_ARCHIVE_CORRUPT');
+    const failed = await text(store.createReadStream(c.sha256)).then(() => undefined, (e: unknown) => e);
+    expect(isGatewayError(failed) && failed.code).toBe('GW_ERR_AUDIT_ARCHIVE_CORRUPT');
+    db.prepare('DELETE FROM content_blobs WHERE sha256 = ?').run(c.sha256);
+    expect(store.check(c.sha256)).toBe('missing');
+    expect(store.has(c.sha256)).toBe(false);
+    db.close();
+  });
+
+  it('refuses anything but a content address before touching the database', () => {
+    const db = open();
+    const store = small(db);
+    for (const bad of ['', '../../etc/passwd', "x' OR 1=1 --", 'AB'.repeat(32)]) {
+      for (const call of [() => store.has(bad), () => store.read(bad), () => store.size(bad), () => store.check(bad), () => store.createReadStream(bad)]) {
+        expectCode(call, 'GW_ERR_STORE_IO');
+      }
+    }
+    db.close();
   });
 });

@@ -6,7 +6,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { isGatewayError } from '../src/errors/index.ts';
 import { ContentStore } from '../src/store/content-store.ts';
 import { openDatabase } from '../src/store/database.ts';
-import { durable, walSyncOf } from '../src/store/durability.ts';
+import { Checkpointer } from '../src/store/checkpointer.ts';
+import { checkpointerOf, closeDatabase, durable, walSyncOf } from '../src/store/durability.ts';
 
 /** Group commit (store/durability.ts) and staged content (ContentStore.stage* + sync), on real files. */
 let dir: string;
@@ -32,7 +33,7 @@ describe('group commit of the WAL', () => {
     const before = sync.syncs;
     await durable(grouped);
     expect(sync.syncs).toBe(before + 1);
-    grouped.close();
+    await closeDatabase(grouped);
   });
 
   it('lets callers that wait at the same moment share fsyncs, and never lets a late caller ride on a sync that started before it', async () => {
@@ -59,16 +60,87 @@ describe('group commit of the WAL', () => {
     await first;
     await late;
     expect(sync.syncs).toBe(countAtFirst + 2);
-    db.close();
+    await closeDatabase(db);
   });
 
   it('finds nothing to sync once the WAL is gone (the last connection checkpointed and removed it)', async () => {
     const file = path.join(dir, 'w.db');
     const db = openDatabase(file, { groupCommit: true });
     const sync = walSyncOf(db)!;
-    db.close();
+    db.exec('CREATE TABLE t (x INTEGER)');
+    // closeDatabase stops the checkpoint worker's connection first, so the gateway's is the last and removes the WAL.
+    await closeDatabase(db);
     expect(fs.existsSync(`${file}-wal`)).toBe(false);
     await expect(sync.sync()).resolves.toBeUndefined();
+  });
+});
+
+describe('checkpoints in a worker thread', () => {
+  const until = async (condition: () => boolean, what: string) => {
+    for (let i = 0; i < 500 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    if (!condition()) throw new Error(`timed out waiting for ${what}`);
+  };
+
+  it('take checkpoints out of the commits of a group-commit connection, and keep the WAL bounded', async () => {
+    const file = path.join(dir, 'c.db');
+    const db = openDatabase(file, { groupCommit: true });
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    expect(checkpointerOf(db)).toBeInstanceOf(Checkpointer);
+    await closeDatabase(db);
+
+    // The same wiring, driven by the test: each batch of 20 rows (80 KB) is checkpointed whole before the next,
+    // whose first commit restarts the WAL from its beginning.
+    const again = openDatabase(file);
+    again.pragma('synchronous = NORMAL');
+    const checkpointer = new Checkpointer(again, file, { intervalMs: 60_000 });
+    expect(again.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    await checkpointer.ready;
+    again.exec('CREATE TABLE t (x BLOB)');
+    const insert = again.prepare('INSERT INTO t VALUES (?)');
+    let largestWal = 0;
+    for (let batch = 0; batch < 15; batch++) {
+      for (let i = 0; i < 20; i++) insert.run(Buffer.alloc(4000, i));
+      const result = await checkpointer.checkpointNow();
+      expect(result.checkpointed).toBe(result.log);
+      expect(result.log).toBeGreaterThanOrEqual(20);
+      largestWal = Math.max(largestWal, fs.statSync(`${file}-wal`).size);
+    }
+    // A batch is about 250 KB of WAL, 15 of them 3.7 MB without checkpoints (SQLite would wait for 4 MB); here one.
+    expect(largestWal).toBeLessThan(400 * 1024);
+    // Everything committed is readable and was copied into the database file by the worker.
+    expect((again.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n).toBe(300);
+    await checkpointer.stop();
+    again.close();
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+    const reopened = openDatabase(file);
+    expect((reopened.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n).toBe(300);
+    reopened.close();
+  });
+
+  it('run on their own every intervalMs', async () => {
+    const file = path.join(dir, 't.db');
+    const db = openDatabase(file);
+    db.pragma('synchronous = NORMAL');
+    const checkpointer = new Checkpointer(db, file, { intervalMs: 5 });
+    db.exec('CREATE TABLE t (x INTEGER)');
+    db.prepare('INSERT INTO t VALUES (1)').run();
+    await until(() => checkpointer.checkpoints > 0, 'a checkpoint on the timer');
+    await checkpointer.stop();
+    await expect(checkpointer.checkpointNow()).rejects.toThrow(/not running/);
+    db.close();
+  });
+
+  it('hand checkpoints back to SQLite when the worker cannot run, so the WAL never grows without bound', async () => {
+    const db = openDatabase(path.join(dir, 'f.db'));
+    db.pragma('synchronous = NORMAL');
+    const warnings: string[] = [];
+    // The worker cannot open this file; it stops, and the connection it was meant to relieve checkpoints again.
+    const checkpointer = new Checkpointer(db, path.join(dir, 'no-such-dir', 'f.db'), { log: { warn: (_o, m) => warnings.push(m ?? '') } });
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    await until(() => db.pragma('wal_autocheckpoint', { simple: true }) === 1000, 'the fallback');
+    expect(warnings.join('\n')).toMatch(/checkpointing in commits again/);
+    await checkpointer.stop();
+    db.close();
   });
 });
 

@@ -23,7 +23,7 @@ import { withRnuOnTheWire } from '../ejournal/carried-rnu.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { registerHealthRoutes } from '../api/health.ts';
-import { ContentStore } from '../store/content-store.ts';
+import { openGatewayStore, type ContentStore } from '../store/content-store.ts';
 import { openDatabase, type Db } from '../store/database.ts';
 import { closeDatabase, durable } from '../store/durability.ts';
 import type { DestinationStream } from 'pino';
@@ -67,9 +67,9 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const logger = createLogger(config.logLevel, options.logStream);
   const identity = loadIdentity(config);
   // Serving and worker processes group their commits (see store/durability.ts); a CLI command syncs each commit.
-  const db = openDatabase(path.join(config.dataDir, 'gateway.db'), { groupCommit: mode !== 'cli' });
-  const spool = new ContentStore(path.join(config.dataDir, 'spool'));
-  const archive = new ContentStore(path.join(config.dataDir, 'archive'));
+  const db = openDatabase(path.join(config.dataDir, 'gateway.db'), { groupCommit: mode !== 'cli', log: logger });
+  const spool = openGatewayStore(config.dataDir, 'spool', db);
+  const archive = openGatewayStore(config.dataDir, 'archive', db);
   const log = new DeliveryLog(db);
   const directory = new ParticipantDirectory(db);
   directory.setStatic(config.registry.participants.map((p) => ({ ...p })));

@@ -5,7 +5,7 @@ import type { Gateway } from '../app/gateway.ts';
 import { loadConfig, type GatewayConfig } from '../config/index.ts';
 import { listAttempts, entriesForDocument } from '../delivery/outbox.ts';
 import { GatewayError } from '../errors/index.ts';
-import { ContentStore } from '../store/content-store.ts';
+import { openGatewayStore } from '../store/content-store.ts';
 import { openDatabase } from '../store/database.ts';
 import { getDocument, listAttachments, statusHistory } from '../store/documents.ts';
 import type { StatusReport } from '../seos/outbound.ts';
@@ -165,7 +165,8 @@ export function registerGatewayCommands(program: Command): void {
 
   registerAuditCommands(program, (configFile) => {
     const config = loadConfig({ file: configFile });
-    return { db: openDatabase(path.join(config.dataDir, 'gateway.db')), archive: new ContentStore(path.join(config.dataDir, 'archive')) };
+    const db = openDatabase(path.join(config.dataDir, 'gateway.db'));
+    return { db, archive: openGatewayStore(config.dataDir, 'archive', db) };
   });
 }
 

@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { GatewayError } from '../errors/index.ts';
+import { statement, type Db } from './database.ts';
 
 /** What was stored: the content address (lowercase hex SHA-256) and the size in bytes. */
 export interface StoredContent {
@@ -12,6 +13,23 @@ export interface StoredContent {
 
 /** The answer of `check`: whether the file named by a hash is there and still holds exactly those bytes. */
 export type ContentCheck = 'ok' | 'missing' | 'corrupt';
+
+/**
+ * Small content kept in the gateway's database (table `content_blobs`) instead of in files of its own. A file costs
+ * a create, a write, a rename and two fsyncs (the file and its directory), about a millisecond of CPU each on this
+ * kind of machine, and a busy exchange stores three per message on each side; a row costs a few page writes to the
+ * WAL, made durable by the group commit that the rows referring to it need anyway.
+ */
+export interface SmallContentInDatabase {
+  readonly db: Db;
+  /** Which store the rows belong to (`spool`, `archive`): two stores never see each other's content. */
+  readonly name: string;
+  /** Content up to this size goes to the database; larger content, and every stream, to files. */
+  readonly maxBytes?: number;
+}
+
+/** Small enough that a row costs less than a file, and that readers load it whole anyway (they do up to 4 MiB). */
+export const SMALL_CONTENT_MAX_BYTES = 256 * 1024;
 
 /**
  * Raised by `putStream` when the content exceeds `maxBytes`. It carries GW_ERR_STORE_IO (the catalogue has no
@@ -43,7 +61,16 @@ const LAYOUT_MARKER = '.layout';
 const LAYOUT_VERSION = 'sha256-fanout-1';
 
 /**
- * Content-addressed files: each file is named by the SHA-256 of its bytes, under `root/ab/<sha256>` (256
+ * Content-addressed storage: content is named by the SHA-256 of its bytes. With `smallInDatabase`, content up to
+ * its `maxBytes` that arrives in memory or in pieces is a row in the database (see SmallContentInDatabase); the
+ * rest are files. Readers need not know which: `has`, `read`, `createReadStream`, `size` and `check` look in both;
+ * only `path` is about files (callers use it for content larger than they read into memory).
+ *
+ * A row is committed on the gateway's connection before the rows that refer to it, so whatever makes those durable
+ * (each commit's own sync, or the group commit awaited before an acknowledgement) makes it durable too: after a
+ * crash SQLite recovers a prefix of the commits, never a reference without its content.
+ *
+ * Files: each file is named by the SHA-256 of its bytes, under `root/ab/<sha256>` (256
  * directories: a million files make about 4,000 per directory, which ext4 and xfs index; one level, so that a new
  * file rarely needs a new directory, whose creation would have to be synced into its parent as well). Used for attachment spool files and for the evidence archive of the exact
  * bytes that went on the wire (architecture principle 3): a name is a promise about the content, so a file is
@@ -69,9 +96,12 @@ export class ContentStore {
    * (a busy gateway syncs one per staged file). Only `sync` uses them; `close` releases them.
    */
   readonly #dirFds = new Map<string, number>();
+  readonly #small: Required<SmallContentInDatabase> | undefined;
 
-  constructor(root: string) {
+  constructor(root: string, options: { smallInDatabase?: SmallContentInDatabase } = {}) {
     this.root = path.resolve(root);
+    const small = options.smallInDatabase;
+    this.#small = small ? { maxBytes: SMALL_CONTENT_MAX_BYTES, ...small } : undefined;
     this.#tmp = path.join(this.root, TMP_DIR);
     try {
       fs.mkdirSync(this.#tmp, { recursive: true, mode: DIR_MODE });
@@ -88,7 +118,10 @@ export class ContentStore {
     this.#dirFds.clear();
   }
 
-  /** Stores bytes held in memory; an identical file already there is kept as it is. Durable when it returns. */
+  /**
+   * Stores bytes held in memory; identical content already there is kept as it is. A file is durable when this
+   * returns; a row (small content in the database) as soon as anything committed after it is (class comment).
+   */
   putBuffer(buf: Uint8Array): StoredContent {
     return this.#writeBuffer(buf, true);
   }
@@ -124,6 +157,8 @@ export class ContentStore {
     const dirs = new Set<string>();
     const files: Promise<void>[] = [];
     for (const content of contents) {
+      // A row: committed already, ahead of anything that will refer to it (see the class comment).
+      if (this.#smallRow(content.sha256, 'exists')) continue;
       const file = this.path(content.sha256);
       dirs.add(path.dirname(file));
       // The fsync a stage started on its own descriptor, or (content that was already there, or a copy of the
@@ -144,7 +179,8 @@ export class ContentStore {
   #writeBuffer(buf: Uint8Array, durable: boolean): StoredContent {
     const sha256 = createHash('sha256').update(buf).digest('hex');
     const size = buf.byteLength;
-    if (this.has(sha256)) return { sha256, size };
+    if (this.#small && size <= this.#small.maxBytes) return this.#putRow(sha256, buf);
+    if (this.#hasFile(sha256)) return { sha256, size };
     const tmp = this.#tempName();
     let fd: number | undefined;
     try {
@@ -161,27 +197,43 @@ export class ContentStore {
 
   #writeChunks(pieces: Iterable<Uint8Array>, durable: boolean): StoredContent {
     const hash = createHash('sha256');
-    const tmp = this.#tempName();
+    let tmp: string | undefined;
     let size = 0;
     let fd: number | undefined;
+    const open = () => fs.openSync(tmp = this.#tempName(), 'wx', FILE_MODE);
+    // Small content is collected (copied: a producer may reuse its buffer) until it proves too large for a row.
+    let held: Buffer[] | undefined = this.#small ? [] : undefined;
+    const write = (chunk: Uint8Array) => {
+      let offset = 0;
+      while (offset < chunk.byteLength) offset += fs.writeSync(fd!, chunk, offset, chunk.byteLength - offset);
+    };
     try {
-      fd = fs.openSync(tmp, 'wx', FILE_MODE);
       for (const chunk of pieces) {
         hash.update(chunk);
         size += chunk.byteLength;
-        let offset = 0;
-        while (offset < chunk.byteLength) offset += fs.writeSync(fd, chunk, offset, chunk.byteLength - offset);
+        if (held && size <= this.#small!.maxBytes) {
+          held.push(Buffer.from(chunk));
+          continue;
+        }
+        fd ??= open();
+        if (held) {
+          for (const earlier of held) write(earlier);
+          held = undefined;
+        }
+        write(chunk);
       }
       const sha256 = hash.digest('hex');
-      if (this.has(sha256)) {
+      if (held) return this.#putRow(sha256, Buffer.concat(held, size));
+      fd ??= open();
+      if (this.#hasFile(sha256)) {
         fs.closeSync(fd);
-        removeQuietly(tmp);
+        removeQuietly(tmp!);
         return { sha256, size };
       }
-      return this.#finish(fd, tmp, sha256, size, durable);
+      return this.#finish(fd, tmp!, sha256, size, durable);
     } catch (error) {
       if (fd !== undefined) closeQuietly(fd);
-      removeQuietly(tmp);
+      if (tmp !== undefined) removeQuietly(tmp);
       throw ioError('cannot store content', error);
     }
   }
@@ -234,7 +286,7 @@ export class ContentStore {
       await handle.close();
       handle = undefined;
       const sha256 = hash.digest('hex');
-      if (this.has(sha256)) removeQuietly(tmp); // dedup: the file already there is the same content
+      if (this.#hasFile(sha256)) removeQuietly(tmp); // dedup: the file already there is the same content
       else this.#commit(tmp, sha256, true);
       return { sha256, size };
     } catch (error) {
@@ -246,10 +298,16 @@ export class ContentStore {
   }
 
   has(sha256: string): boolean {
+    return this.#hasFile(sha256) || this.#smallRow(sha256, 'exists') !== undefined;
+  }
+
+  #hasFile(sha256: string): boolean {
     return fs.existsSync(this.path(sha256));
   }
 
-  /** The file's path. Refuses anything but 64 lowercase hex characters (no path can be built from other input). */
+  /**
+   * The file's path, whether or not the file is there: content kept in the database has none (callers use `path`
+   * only for content larger than SMALL_CONTENT_MAX_BYTES, which is always a file). Refuses anything but 64 lowercase hex characters (no path can be built from other input). */
   path(sha256: string): string {
     if (typeof sha256 !== 'string' || !SHA256_RE.test(sha256)) {
       throw new GatewayError('GW_ERR_STORE_IO', `not a content address (64 lowercase hex characters): "${String(sha256).slice(0, 80)}"`);
@@ -260,9 +318,9 @@ export class ContentStore {
   /** Reads a whole file, checking its hash: GW_ERR_AUDIT_ARCHIVE_MISSING or GW_ERR_AUDIT_ARCHIVE_CORRUPT otherwise. */
   read(sha256: string): Buffer {
     const file = this.path(sha256);
-    let buf: Buffer;
+    let buf: Buffer | undefined = this.#smallRow(sha256, 'bytes');
     try {
-      buf = fs.readFileSync(file);
+      buf ??= fs.readFileSync(file);
     } catch (error) {
       if (errno(error) === 'ENOENT') throw new GatewayError('GW_ERR_AUDIT_ARCHIVE_MISSING', sha256);
       throw ioError(`cannot read ${sha256}`, error);
@@ -279,7 +337,9 @@ export class ContentStore {
    * the stream has finished cleanly.
    */
   createReadStream(sha256: string): Readable {
-    const fd = this.#open(sha256);
+    const row = this.#smallRow(sha256, 'bytes');
+    const source = row ? Readable.from([row]) : undefined;
+    const fd = source ? undefined : this.#open(sha256);
     const hash = createHash('sha256');
     const checker = new Transform({
       transform(chunk: Buffer, _enc, done) {
@@ -290,13 +350,15 @@ export class ContentStore {
         done(hash.digest('hex') === sha256 ? null : new GatewayError('GW_ERR_AUDIT_ARCHIVE_CORRUPT', `${sha256} holds other bytes`));
       },
     });
-    const file = fs.createReadStream('', { fd, autoClose: true });
-    file.on('error', (error) => checker.destroy(ioError(`cannot read ${sha256}`, error)));
+    const file: Readable = source ?? fs.createReadStream('', { fd, autoClose: true });
+    file.on('error', (error: Error) => checker.destroy(ioError(`cannot read ${sha256}`, error)));
     checker.on('close', () => file.destroy());
     return file.pipe(checker);
   }
 
   size(sha256: string): number {
+    const rowSize = this.#smallRow(sha256, 'size');
+    if (rowSize !== undefined) return rowSize;
     try {
       return fs.statSync(this.path(sha256)).size;
     } catch (error) {
@@ -311,6 +373,8 @@ export class ContentStore {
    * verifier uses it). Read errors other than absence throw GW_ERR_STORE_IO.
    */
   check(sha256: string): ContentCheck {
+    const row = this.#smallRow(sha256, 'bytes');
+    if (row) return createHash('sha256').update(row).digest('hex') === sha256 ? 'ok' : 'corrupt';
     let fd: number;
     try {
       fd = this.#open(sha256);
@@ -328,6 +392,32 @@ export class ContentStore {
       closeQuietly(fd);
     }
     return hash.digest('hex') === sha256 ? 'ok' : 'corrupt';
+  }
+
+  /** Stores small content as a row (an identical row already there is kept as it is). */
+  #putRow(sha256: string, bytes: Uint8Array): StoredContent {
+    const small = this.#small!;
+    try {
+      statement(small.db, 'INSERT OR IGNORE INTO content_blobs (store, sha256, bytes) VALUES (?, ?, ?)')
+        .run(small.name, sha256, Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } catch (error) {
+      throw ioError(`cannot store ${sha256} in the database`, error);
+    }
+    return { sha256, size: bytes.byteLength };
+  }
+
+  /** A row's existence, bytes or size; undefined when the content is not a row (or this store keeps none). */
+  #smallRow(sha256: string, what: 'exists'): true | undefined;
+  #smallRow(sha256: string, what: 'bytes'): Buffer | undefined;
+  #smallRow(sha256: string, what: 'size'): number | undefined;
+  #smallRow(sha256: string, what: 'exists' | 'bytes' | 'size'): true | Buffer | number | undefined {
+    const small = this.#small;
+    if (!small) return undefined;
+    this.path(sha256); // the same refusal of anything but a content address, rows or files
+    const column = what === 'bytes' ? 'bytes' : what === 'size' ? 'length(bytes)' : '1';
+    const row = statement(small.db, `SELECT ${column} AS v FROM content_blobs WHERE store = ? AND sha256 = ?`).get(small.name, sha256) as { v: Buffer | number } | undefined;
+    if (!row) return undefined;
+    return what === 'exists' ? true : row.v;
   }
 
   #open(sha256: string): number {
@@ -447,6 +537,15 @@ export class ContentStore {
       if (abandoned) removeQuietly(file);
     }
   }
+}
+
+/**
+ * One of a gateway's two stores, `spool` (attachments) or `archive` (the evidence: the exact bytes on the wire),
+ * under its data directory, with small content in its database: every process of a gateway (serve, worker, CLI)
+ * must open them the same way to find what the others stored.
+ */
+export function openGatewayStore(dataDir: string, name: 'spool' | 'archive', db: Db): ContentStore {
+  return new ContentStore(path.join(dataDir, name), { smallInDatabase: { db, name } });
 }
 
 function processAlive(pid: number): boolean {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { GatewayError } from '../errors/index.ts';
+import { Checkpointer } from './checkpointer.ts';
 import { WalSync, attachWalSync } from './durability.ts';
 import { MIGRATIONS, type Migration } from './migrations.ts';
 
@@ -37,7 +38,14 @@ export function statement(db: Db, sql: string): Database.Statement {
  * (store/durability.ts) before each acknowledgement, so concurrent requests share one fsync made off the event
  * loop instead of each blocking the process in its own.
  */
-export function openDatabase(file: string, options: { migrations?: readonly Migration[]; groupCommit?: boolean } = {}): Db {
+export interface OpenDatabaseOptions {
+  readonly migrations?: readonly Migration[];
+  readonly groupCommit?: boolean;
+  /** Where the checkpoint worker reports trouble (group commit only). */
+  readonly log?: { warn(o: object, m?: string): void };
+}
+
+export function openDatabase(file: string, options: OpenDatabaseOptions = {}): Db {
   if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
@@ -47,7 +55,8 @@ export function openDatabase(file: string, options: { migrations?: readonly Migr
   db.pragma('busy_timeout = 5000');
   immediateByDefault(db);
   migrate(db, options.migrations ?? MIGRATIONS);
-  if (groupCommit) attachWalSync(db, new WalSync(path.resolve(file)));
+  // A serving gateway also moves checkpoints off its event loop (store/checkpointer.ts).
+  if (groupCommit) attachWalSync(db, new WalSync(path.resolve(file)), new Checkpointer(db, path.resolve(file), { log: options.log }));
   return db;
 }
 

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type { Checkpointer } from './checkpointer.ts';
 import type { Db } from './database.ts';
 
 /**
@@ -78,10 +79,20 @@ export class WalSync {
 }
 
 const walSyncs = new WeakMap<Db, WalSync>();
+const checkpointers = new WeakMap<Db, Checkpointer>();
 
-/** Registers the group commit of a connection opened with `synchronous = NORMAL` (done by openDatabase). */
-export function attachWalSync(db: Db, sync: WalSync): void {
+/**
+ * Registers the group commit of a connection opened with `synchronous = NORMAL`, and the worker that checkpoints
+ * its WAL (done by openDatabase).
+ */
+export function attachWalSync(db: Db, sync: WalSync, checkpointer?: Checkpointer): void {
   walSyncs.set(db, sync);
+  if (checkpointer) checkpointers.set(db, checkpointer);
+}
+
+/** The worker checkpointing the connection's WAL, when it has one. */
+export function checkpointerOf(db: Db): Checkpointer | undefined {
+  return checkpointers.get(db);
 }
 
 /** The connection's group commit, when it has one (a database opened with `groupCommit`). */
@@ -89,8 +100,10 @@ export function walSyncOf(db: Db): WalSync | undefined {
   return walSyncs.get(db);
 }
 
-/** Closes a connection and the group commit's descriptor with it. */
+/** Closes a connection, and the group commit's descriptor and the checkpoint worker with it. */
 export async function closeDatabase(db: Db): Promise<void> {
+  // The worker's connection first: the last connection to close checkpoints the whole WAL and removes it.
+  await checkpointers.get(db)?.stop();
   await walSyncs.get(db)?.close();
   db.close();
 }

@@ -9,6 +9,7 @@ export interface Migration {
 }
 
 import { API_MIGRATION } from './migrations-api.ts';
+import { CONTENT_BLOBS_MIGRATION } from './migrations-content.ts';
 import { COUNTERS_MIGRATION } from './migrations-counters.ts';
 import { EJOURNAL_MIGRATION } from './migrations-ejournal.ts';
 import { SSEV_MIGRATION } from './migrations-ssev.ts';
@@ -159,4 +160,5 @@ export const MIGRATIONS: readonly Migration[] = [
   EJOURNAL_MIGRATION,
   SSEV_MIGRATION,
   COUNTERS_MIGRATION,
+  CONTENT_BLOBS_MIGRATION,
 ];
