@@ -51,7 +51,8 @@ describe('group commit of the WAL', () => {
     expect(sync.syncs - before).toBeGreaterThanOrEqual(1);
     expect(sync.syncs - before).toBeLessThanOrEqual(2);
 
-    // A caller arriving while a sync runs gets the next one: its promise resolves only after a later fsync.
+    // A caller that committed while a sync runs gets the next one: its promise resolves only after a later fsync.
+    db.prepare('INSERT INTO t VALUES (98)').run();
     const first = sync.sync();
     const countAtFirst = sync.syncs;
     db.prepare('INSERT INTO t VALUES (99)').run();
@@ -60,6 +61,29 @@ describe('group commit of the WAL', () => {
     await first;
     await late;
     expect(sync.syncs).toBe(countAtFirst + 2);
+    await closeDatabase(db);
+  });
+
+  it('lets a caller with nothing new since an fsync started ride on it, and answers at once when nothing is unsynced', async () => {
+    const db = openDatabase(path.join(dir, 'r.db'), { groupCommit: true });
+    const sync = walSyncOf(db)!;
+    db.exec('CREATE TABLE t (x INTEGER)');
+    db.prepare('INSERT INTO t VALUES (1)').run();
+    const running = durable(db);
+    const riding = durable(db); // no commit since the running fsync started: that fsync covers this caller too
+    const before = sync.syncs;
+    await Promise.all([running, riding]);
+    expect(sync.syncs).toBe(before + 1);
+    await durable(db); // nothing committed since: no fsync at all
+    expect(sync.syncs).toBe(before + 1);
+    // Inside a transaction the count includes what is not committed yet: no shortcut there.
+    let inside!: Promise<void>;
+    db.transaction(() => { inside = durable(db); })();
+    await inside;
+    expect(sync.syncs).toBe(before + 2);
+    db.prepare('INSERT INTO t VALUES (2)').run();
+    await durable(db);
+    expect(sync.syncs).toBe(before + 3);
     await closeDatabase(db);
   });
 
@@ -115,6 +139,26 @@ describe('checkpoints in a worker thread', () => {
     const reopened = openDatabase(file);
     expect((reopened.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n).toBe(300);
     reopened.close();
+  });
+
+  it('let the WAL start over under a writer that never pauses (the gateway finishes what the worker left)', async () => {
+    const file = path.join(dir, 'busy.db');
+    const db = openDatabase(file);
+    db.pragma('synchronous = NORMAL');
+    const checkpointer = new Checkpointer(db, file, { intervalMs: 2, restartFrames: 64 });
+    await checkpointer.ready;
+    db.exec('CREATE TABLE t (x BLOB)');
+    const insert = db.prepare('INSERT INTO t VALUES (?)');
+    // 2,000 rows of 4 KB (about 16 MB of WAL if it never started over), yielding only as a busy event loop does.
+    for (let i = 0; i < 2000; i++) {
+      insert.run(Buffer.alloc(4000, i % 256));
+      if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve));
+      if (i === 999) await until(() => checkpointer.restarts > 0, 'a finished checkpoint'); // the worker needs a moment to start
+    }
+    expect(checkpointer.restarts).toBeGreaterThan(0);
+    expect(fs.statSync(`${file}-wal`).size).toBeLessThan(8 * 1024 * 1024);
+    await checkpointer.stop();
+    db.close();
   });
 
   it('run on their own every intervalMs', async () => {

@@ -37,6 +37,8 @@ export function listDownDestinations(db: Db): DestinationHealth[] {
  * the caller's delivery is the probe, and the next probe moves on so that concurrent workers do not all probe.
  */
 export function mayAttempt(db: Db, id: string, policy: DestinationPolicy, now = new Date()): { go: true; probe: boolean } | { go: false; until: Date } {
+  // Nearly always up: answered from one read, without taking the write lock for a transaction that writes nothing.
+  if (destinationHealth(db, id).state === 'up') return { go: true, probe: false };
   return db.transaction(() => {
     const h = destinationHealth(db, id);
     if (h.state === 'up') return { go: true as const, probe: false };
@@ -50,6 +52,8 @@ export function mayAttempt(db: Db, id: string, policy: DestinationPolicy, now = 
 
 export function recordSuccess(db: Db, id: string): boolean {
   const before = destinationHealth(db, id);
+  // Healthy already (or never failed, so no row): nothing to write, which is every delivery of a healthy gateway.
+  if (before.state === 'up' && before.consecutiveFailures === 0 && before.lastError === null) return false;
   statement(db, `INSERT INTO destinations (id, state, consecutive_failures, updated_at) VALUES (?, 'up', 0, ?)
     ON CONFLICT (id) DO UPDATE SET state = 'up', consecutive_failures = 0, down_since = NULL, next_probe_at = NULL, last_error = NULL, updated_at = excluded.updated_at`)
     .run(id, new Date().toISOString());

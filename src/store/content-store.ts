@@ -97,6 +97,8 @@ export class ContentStore {
    */
   readonly #dirFds = new Map<string, number>();
   readonly #small: Required<SmallContentInDatabase> | undefined;
+  /** What `#putRow` returned (weak: forgotten with it), so `sync` need not look for the row again. */
+  readonly #rows = new WeakSet<StoredContent>();
 
   constructor(root: string, options: { smallInDatabase?: SmallContentInDatabase } = {}) {
     this.root = path.resolve(root);
@@ -158,7 +160,7 @@ export class ContentStore {
     const files: Promise<void>[] = [];
     for (const content of contents) {
       // A row: committed already, ahead of anything that will refer to it (see the class comment).
-      if (this.#smallRow(content.sha256, 'exists')) continue;
+      if (this.#rows.has(content) || this.#smallRow(content.sha256, 'exists')) continue;
       const file = this.path(content.sha256);
       dirs.add(path.dirname(file));
       // The fsync a stage started on its own descriptor, or (content that was already there, or a copy of the
@@ -403,7 +405,9 @@ export class ContentStore {
     } catch (error) {
       throw ioError(`cannot store ${sha256} in the database`, error);
     }
-    return { sha256, size: bytes.byteLength };
+    const stored = { sha256, size: bytes.byteLength };
+    this.#rows.add(stored);
+    return stored;
   }
 
   /** A row's existence, bytes or size; undefined when the content is not a row (or this store keeps none). */

@@ -56,7 +56,7 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
   immediateByDefault(db);
   migrate(db, options.migrations ?? MIGRATIONS);
   // A serving gateway also moves checkpoints off its event loop (store/checkpointer.ts).
-  if (groupCommit) attachWalSync(db, new WalSync(path.resolve(file)), new Checkpointer(db, path.resolve(file), { log: options.log }));
+  if (groupCommit) attachWalSync(db, new WalSync(path.resolve(file), db), new Checkpointer(db, path.resolve(file), { log: options.log }));
   return db;
 }
 

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Checkpointer } from './checkpointer.ts';
-import type { Db } from './database.ts';
+import { statement, type Db } from './database.ts';
 
 /**
  * Group commit for a SQLite database in WAL mode opened with `synchronous = NORMAL`.
@@ -18,13 +18,23 @@ import type { Db } from './database.ts';
  */
 export class WalSync {
   readonly #walFile: string;
+  readonly #db: Db | undefined;
   #running: Promise<void> | undefined;
+  /** Changes counted (`total_changes()`) when the running fsync started: every commit up to them is in it. */
+  #runningMark = -1;
+  /** Changes counted when the last completed fsync started: every commit up to them is on disk. */
+  #durableMark = -1;
   #next: Promise<void> | undefined;
   #syncs = 0;
   #fd: number | undefined;
 
-  constructor(databaseFile: string) {
+  /**
+   * With the connection, a caller whose commits an fsync already covers (none since it started) need not wait for
+   * another: the connection's change counter tells. Without it, every caller gets an fsync that starts after it.
+   */
+  constructor(databaseFile: string, db?: Db) {
     this.#walFile = `${databaseFile}-wal`;
+    this.#db = db;
   }
 
   /** How many fsyncs of the WAL this process has made (for the benchmarks and tests). */
@@ -38,6 +48,9 @@ export class WalSync {
    * callers arriving meanwhile share.
    */
   sync(): Promise<void> {
+    const mark = this.#changes();
+    if (mark !== undefined && mark <= this.#durableMark) return Promise.resolve();
+    if (this.#running && mark !== undefined && mark <= this.#runningMark) return this.#running;
     if (!this.#running) return this.#start();
     this.#next ??= this.#running.then(
       () => { this.#next = undefined; return this.#start(); },
@@ -47,9 +60,26 @@ export class WalSync {
   }
 
   #start(): Promise<void> {
-    const run = this.#fsync().finally(() => { if (this.#running === run) this.#running = undefined; });
+    // Read before the fsync is asked for: every commit counted here is already written to the WAL (commits are
+    // synchronous), so the fsync covers it.
+    const mark = this.#changes() ?? -1;
+    const run = this.#fsync()
+      .then(() => { this.#durableMark = Math.max(this.#durableMark, mark); })
+      .finally(() => { if (this.#running === run) this.#running = undefined; });
     this.#running = run;
+    this.#runningMark = mark;
     return run;
+  }
+
+  /**
+   * The connection's count of changed rows since it opened, which grows with every commit that changes anything.
+   * Undefined inside a transaction (the count includes changes not yet committed, which no fsync covers yet) and
+   * without a connection.
+   */
+  #changes(): number | undefined {
+    const db = this.#db;
+    if (!db || !db.open || db.inTransaction) return undefined;
+    return (statement(db, 'SELECT total_changes() AS n').get() as { n: number }).n;
   }
 
   async #fsync(): Promise<void> {
