@@ -230,7 +230,12 @@ describe('the signing password never leaks', () => {
       await app.close();
     }
     const output = lines.join('');
-    expect(lines.length).toBeGreaterThanOrEqual(8);
+    expect(lines.length).toBeGreaterThanOrEqual(7);
+    // The request itself: one line when answered, with method, path without its query, status and time.
+    const requestLines = lines.map((l) => JSON.parse(l)).filter((l) => l.req?.url === '/health');
+    expect(requestLines).toHaveLength(1);
+    expect(requestLines[0]).toMatchObject({ msg: 'request completed', req: { method: 'GET', url: '/health' }, res: { statusCode: 200 } });
+    expect(typeof requestLines[0].responseTime).toBe('number');
     for (const secret of [
       password,
       'file-pw-also-secret',

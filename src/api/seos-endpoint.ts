@@ -8,6 +8,7 @@ import { GatewayError, isGatewayError } from '../errors/index.ts';
 import type { InboundFile, ReceiverResult } from '../seos/receiver.ts';
 import { SOAP11_CONTENT_TYPE, SUBMIT_ACTION, buildSoapFault, buildSubmitResponse, parseSubmitRequest } from '../seos/soap/index.ts';
 import { extractSubmitRequest } from '../seos/soap/submit-stream.ts';
+import { OneLinePerRequest } from './server.ts';
 
 /**
  * The SEOS endpoint other administrations call: SOAP 1.1 Submit on its own listener, apart from the
@@ -53,8 +54,8 @@ export function buildSeosEndpoint(options: SeosEndpointOptions): FastifyInstance
   // Room for the envelope around the largest message, escaped (&lt; &gt; add a little).
   const bodyLimit = Math.ceil(config.maxMessageBytes * 1.1) + 64 * 1024;
   const app = (https
-    ? Fastify({ loggerInstance: options.logger, bodyLimit, https })
-    : Fastify({ loggerInstance: options.logger, bodyLimit })) as unknown as FastifyInstance;
+    ? Fastify({ loggerInstance: options.logger, bodyLimit, https, logController: new OneLinePerRequest() })
+    : Fastify({ loggerInstance: options.logger, bodyLimit, logController: new OneLinePerRequest() })) as unknown as FastifyInstance;
 
   const streamAbove = options.streamAboveBytes ?? DEFAULT_STREAM_ABOVE;
   const tempDir = options.tempDir ?? path.join(os.tmpdir(), 'seos-gateway-inbound');

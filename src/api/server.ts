@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { GatewayConfig, LogLevel } from '../config/index.ts';
 import { GatewayError, isGatewayError } from '../errors/index.ts';
@@ -36,6 +36,23 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
     serializers: { req: serializeRequest },
   };
   return destination === undefined ? pino(options) : pino(options, destination);
+}
+
+/**
+ * One log line per request, when it is answered: method, path, host and peer (the `req` serializer), status and
+ * time. Fastify's own request logging writes two (on arrival and on answer); at a few hundred requests a second
+ * the arrival line cost CPU and told nothing the answered line does not. Fastify's other lines (errors it handles,
+ * unknown routes) stay as they are.
+ */
+export class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {
+    // the answered line carries the request too
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
 }
 
 interface RequestLike {
@@ -79,7 +96,7 @@ export interface BuildServerOptions {
 export async function buildServer(config: GatewayConfig, options: BuildServerOptions = {}): Promise<FastifyInstance> {
   // Typed as Fastify's base logger so the instance is a plain FastifyInstance for plugins and callers.
   const loggerInstance: FastifyBaseLogger = createLogger(config.logLevel, options.logStream);
-  const app = Fastify({ loggerInstance });
+  const app = Fastify({ loggerInstance, logController: new OneLinePerRequest() });
 
   app.get('/health', async () => ({ status: 'ok', version: GATEWAY_VERSION }));
 

@@ -33,8 +33,12 @@ export interface CheckpointerOptions {
 
 /** A few dozen exchanges' pages at a time on a busy gateway: small checkpoints, two fsyncs each, off the event loop. */
 const DEFAULT_INTERVAL_MS = 200;
-/** SQLite's own autocheckpoint threshold: about 4 MiB of WAL. */
-const DEFAULT_RESTART_FRAMES = 1000;
+/**
+ * About 16 MiB of WAL, four times SQLite's own threshold: each finish costs the event loop a short fsync of the
+ * database file, and at 4,000 frames a busy gateway (about 1,500 frames a second at 200 documents/s) finishes
+ * once every two to three seconds instead of every second.
+ */
+const DEFAULT_RESTART_FRAMES = 4000;
 
 /** What a checkpoint found: frames in the WAL and frames of it now in the database file (SQLite's own counts). */
 export interface CheckpointResult {
