@@ -85,6 +85,8 @@ interface Options {
   bigOnly: boolean;
   /** A's deliveries in a separate `seos-gateway worker` process (delivery.inProcessWorkers false). */
   workerProcess: boolean;
+  /** A's delivery.perDestinationConcurrency (and worker concurrency, at least 16); undefined = the defaults (4, 16). */
+  perDestination: number | undefined;
 }
 
 function options(): Options {
@@ -102,6 +104,7 @@ function options(): Options {
       strict: { type: 'boolean', default: false },
       'big-only': { type: 'boolean', default: false },
       'worker-process': { type: 'boolean', default: false },
+      'per-destination': { type: 'string' },
     },
   });
   const quick = values.quick ?? false;
@@ -125,6 +128,7 @@ function options(): Options {
     strict: values.strict ?? false,
     bigOnly: values['big-only'] ?? false,
     workerProcess: values['worker-process'] ?? false,
+    perDestination: values['per-destination'] === undefined ? undefined : Math.round(num(values['per-destination'], 4)),
   };
 }
 
@@ -271,7 +275,7 @@ interface Pair {
 }
 
 /** Writes both configs (fresh data dirs under `tag`), creates A's connector key in A's database, starts B then A. */
-async function startPair(s: Setup, tag: string, profileDir?: string, workerProcess = false): Promise<Pair> {
+async function startPair(s: Setup, tag: string, profileDir?: string, workerProcess = false, perDestination?: number): Promise<Pair> {
   const write = (who: typeof ALFA, apiPort: number, seosPort: number) => {
     const cert = s.pki.admins.find((x) => x.name === who.admin)!;
     const dataDir = path.join(s.tmp, `${tag}-${who.admin}`);
@@ -282,7 +286,13 @@ async function startPair(s: Setup, tag: string, profileDir?: string, workerProce
       signing: { pkcs12Path: cert.p12Path, password: s.pki.p12Password },
       seos: { endpoint: { port: seosPort }, client: { allowInsecureHttp: true } },
       registry: { participants: s.participants },
-      ...(workerProcess && who === ALFA ? { delivery: { inProcessWorkers: false } } : {}),
+      ...(who === ALFA && (workerProcess || perDestination !== undefined) ? {
+        delivery: {
+          ...(workerProcess ? { inProcessWorkers: false } : {}),
+          // More deliveries to one destination than the worker runs at once would not be more: both together.
+          ...(perDestination !== undefined ? { perDestinationConcurrency: perDestination, concurrency: Math.max(16, perDestination) } : {}),
+        },
+      } : {}),
     }, null, 2));
     return { file, dataDir, dbFile: path.join(dataDir, 'gateway.db') };
   };
@@ -978,6 +988,9 @@ function render(r: Results): string {
     out.push('**With `--worker-process`:** A\'s deliveries run in a separate `seos-gateway worker` process (A\'s `delivery.inProcessWorkers: false`),',
       'so A is two processes: `serve` accepts, `worker` delivers. A\'s CPU below is the sum of both (the large-document phase keeps one process).', '');
   }
+  if (opts.perDestination !== undefined) {
+    out.push(`**With \`--per-destination ${opts.perDestination}\`:** A keeps up to ${opts.perDestination} deliveries to B in flight (\`delivery.perDestinationConcurrency\`; the default is 4) and its worker runs ${Math.max(16, opts.perDestination)} jobs at once (the default is 16). The large-document phase keeps the defaults.`, '');
+  }
 
   out.push('## Targets', '');
   out.push(markdownTable(['target', 'measured', 'result'], targets(r).map((t) => [t.name, t.measured, passFail(t.ok)]), ['left', 'left', 'center']), '');
@@ -1135,7 +1148,7 @@ async function main(): Promise<void> {
     }
 
     log(`starting gateways B and A (serve)${opts.profile ? ' with --cpu-prof' : ''}`);
-    pair = await startPair(setup, 'load', profDir, opts.workerProcess);
+    pair = await startPair(setup, 'load', profDir, opts.workerProcess, opts.perDestination);
     tracker = new DeliveryTracker(pair.a.dbFile);
     tracker.start(25);
     const ctx: Ctx = { pair, tracker, redisPid: rPid };

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Db } from '../store/database.ts';
+import { statement, type Db } from '../store/database.ts';
 
 /**
  * API keys of the records-system API, one or more per connector, each with one role:
@@ -91,7 +91,7 @@ export class ApiKeyVerifier {
   verify(presented: string): ApiPrincipal | undefined {
     const m = KEY_RE.exec(presented);
     if (!m) return undefined;
-    const row = this.#db.prepare('SELECT id, name, role, secret_sha256 AS secret, revoked_at AS revokedAt FROM api_keys WHERE id = ?')
+    const row = statement(this.#db, 'SELECT id, name, role, secret_sha256 AS secret, revoked_at AS revokedAt FROM api_keys WHERE id = ?')
       .get(m[1]) as { id: string; name: string; role: ApiRole; secret: string; revokedAt: string | null } | undefined;
     const stored = row ? Buffer.from(row.secret, 'hex') : DUMMY_HASH;
     const matches = timingSafeEqual(sha256(m[2]), stored.length === 32 ? stored : DUMMY_HASH);
@@ -105,7 +105,7 @@ export class ApiKeyVerifier {
     if (now - (this.#lastUsedWritten.get(id) ?? 0) < LAST_USED_EVERY_MS) return;
     this.#lastUsedWritten.set(id, now);
     try {
-      this.#db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(new Date(now).toISOString(), id);
+      statement(this.#db, 'UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(new Date(now).toISOString(), id);
     } catch {
       // Best effort: a busy database must not turn a valid key away.
     }

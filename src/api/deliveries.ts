@@ -1,7 +1,7 @@
 import type { DeliveryLog } from '../audit/index.ts';
 import { getOutboxEntry, updateOutbox, type OutboxRow } from '../delivery/outbox.ts';
 import { GatewayError } from '../errors/index.ts';
-import type { Db } from '../store/database.ts';
+import { statement, type Db } from '../store/database.ts';
 import { getDocument, updateDocument, type DocumentRow } from '../store/documents.ts';
 
 /**
@@ -79,10 +79,10 @@ export function resendDeliveries(ctx: ResendContext, ids: readonly string[], opt
         updateDocument(db, doc.id, { status: 'PENDING' }, { source: 'operator', detail: 'resend' });
         ctx.lifecycle?.statusChanged(getDocument(db, doc.id)!, doc.status, actor);
       }
-      const participant = db.prepare('SELECT guid, eik, name FROM participants WHERE guid = ?').get(row.destination) as
+      const participant = statement(db, 'SELECT guid, eik, name FROM participants WHERE guid = ?').get(row.destination) as
         { guid: string; eik: string; name: string } | undefined;
       const message = row.payloadSha256
-        ? db.prepare("SELECT message_guid AS guid, message_type AS type FROM messages WHERE direction = 'out' AND wire_sha256 = ?").get(row.payloadSha256) as
+        ? statement(db, "SELECT message_guid AS guid, message_type AS type FROM messages WHERE direction = 'out' AND wire_sha256 = ?").get(row.payloadSha256) as
           { guid: string; type: string } | undefined
         : undefined;
       log.append({

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { MultipartFile, MultipartValue, Multipart } from '@fastify/multipart';
 import { GatewayError } from '../errors/index.ts';
 import type { ContentStore, StoredContent } from '../store/content-store.ts';
-import type { Db } from '../store/database.ts';
+import { statement, type Db } from '../store/database.ts';
 import { requireSafeFileName } from './file-names.ts';
 
 /**
@@ -48,7 +48,7 @@ export class UploadSpool {
       return;
     }
     this.#held.delete(sha256);
-    const used = this.#db.prepare('SELECT 1 FROM attachments WHERE sha256 = ? LIMIT 1').get(sha256);
+    const used = statement(this.#db, 'SELECT 1 FROM attachments WHERE sha256 = ? LIMIT 1').get(sha256);
     if (used) return;
     try {
       fs.rmSync(this.#spool.path(sha256), { force: true });

@@ -1,7 +1,7 @@
 import { destinationHealth } from '../delivery/destinations.ts';
 import { entriesForDocument, listAttempts, type OutboxRow } from '../delivery/outbox.ts';
 import { getChannelReason, ssevMessageOfDocument } from '../ssev/index.ts';
-import type { Db } from '../store/database.ts';
+import { statement, type Db } from '../store/database.ts';
 import { listAttachments, statusHistory, type DocumentRow } from '../store/documents.ts';
 
 /**
@@ -26,11 +26,11 @@ export function historyOf(db: Db, documentId: string) {
 /** A delivery (outbox row) with its attempts; `down` caches destination health for lists. */
 export function deliveryView(db: Db, row: OutboxRow, down: Map<string, boolean> = new Map()) {
   if (!down.has(row.destination)) down.set(row.destination, destinationHealth(db, row.destination).state === 'down');
-  const participant = db.prepare('SELECT name FROM participants WHERE guid = ?').get(row.destination) as { name: string } | undefined;
+  const participant = statement(db, 'SELECT name FROM participants WHERE guid = ?').get(row.destination) as { name: string } | undefined;
   const message = row.payloadSha256
-    ? db.prepare("SELECT message_guid AS guid FROM messages WHERE direction = 'out' AND wire_sha256 = ?").get(row.payloadSha256) as { guid: string } | undefined
+    ? statement(db, "SELECT message_guid AS guid FROM messages WHERE direction = 'out' AND wire_sha256 = ?").get(row.payloadSha256) as { guid: string } | undefined
     : undefined;
-  const doc = row.documentId ? db.prepare('SELECT document_guid AS guid FROM documents WHERE id = ?').get(row.documentId) as { guid: string } | undefined : undefined;
+  const doc = row.documentId ? statement(db, 'SELECT document_guid AS guid FROM documents WHERE id = ?').get(row.documentId) as { guid: string } | undefined : undefined;
   return {
     id: row.id, kind: row.kind, state: row.state, destination: row.destination, destinationName: participant?.name ?? null,
     destinationDown: down.get(row.destination)!, documentId: row.documentId, documentGuid: doc?.guid ?? null,
@@ -72,7 +72,7 @@ export function inboxHref(doc: DocumentRow): string {
 
 /** One received document in the inbox list. */
 export function inboxItem(db: Db, doc: DocumentRow) {
-  const count = (db.prepare('SELECT COUNT(*) AS n FROM attachments WHERE document_id = ?').get(doc.id) as { n: number }).n;
+  const count = (statement(db, 'SELECT COUNT(*) AS n FROM attachments WHERE document_id = ?').get(doc.id) as { n: number }).n;
   return {
     id: doc.id, documentGuid: doc.documentGuid, messageGuid: doc.messageGuid, sender: counterpartyOf(doc), status: doc.status,
     kind: doc.kind, about: doc.about, theirNumber: doc.theirNumber, theirDate: doc.theirDate, ourNumber: doc.ourNumber, ourDate: doc.ourDate,

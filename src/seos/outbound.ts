@@ -172,11 +172,11 @@ export function createSeosOutbound(deps: OutboundDeps) {
 
   function findRepeat(input: SendDocumentInput): DocumentRow | undefined {
     if (input.externalId) {
-      const row = deps.db.prepare("SELECT id FROM documents WHERE external_id = ?").get(input.externalId) as { id: string } | undefined;
+      const row = statement(deps.db, "SELECT id FROM documents WHERE external_id = ?").get(input.externalId) as { id: string } | undefined;
       if (row) return getDocument(deps.db, row.id);
     }
     if (input.idempotencyKey) {
-      const row = deps.db.prepare("SELECT id FROM documents WHERE idempotency_key = ?").get(input.idempotencyKey) as { id: string } | undefined;
+      const row = statement(deps.db, "SELECT id FROM documents WHERE idempotency_key = ?").get(input.idempotencyKey) as { id: string } | undefined;
       if (row) return getDocument(deps.db, row.id);
     }
     return undefined;
@@ -357,7 +357,7 @@ export function createSeosOutbound(deps: OutboundDeps) {
 
   function recordReplyMessage(reply: SeosMessage, replySha: string | undefined, doc: DocumentRow, recipient: RecipientInfo): void {
     if (!replySha) return;
-    const exists = deps.db.prepare("SELECT 1 FROM messages WHERE direction = 'in' AND message_guid = ?").get(normalizeGuid(reply.header.messageGuid));
+    const exists = statement(deps.db, "SELECT 1 FROM messages WHERE direction = 'in' AND message_guid = ?").get(normalizeGuid(reply.header.messageGuid));
     if (!exists) insertMessage(deps.db, { direction: 'in', messageGuid: reply.header.messageGuid, messageType: reply.header.messageType, documentId: doc.id, counterpartyGuid: recipient.guid, wireSha256: replySha });
   }
 

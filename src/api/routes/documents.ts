@@ -4,6 +4,7 @@ import { GatewayError } from '../../errors/index.ts';
 import type { Attachment } from '../../seos/model.ts';
 import type { QueuedDocument, SendDocumentInput } from '../../seos/outbound.ts';
 import { getChannelReason, reasonJson, ssevMessageOfDocument, type ChannelReason, type RoutingDecision, type SsevAttachmentInput } from '../../ssev/index.ts';
+import { statement } from '../../store/database.ts';
 import { getDocument, type DocumentRow } from '../../store/documents.ts';
 import { actorOf, principalOf } from '../auth.ts';
 import { addRoute, type ApiContext } from '../context.ts';
@@ -243,9 +244,9 @@ export function registerDocumentRoutes(app: FastifyInstance, ctx: ApiContext): v
 
   function findRepeat(body: SendJson, idempotencyKey: string | undefined): DocumentRow | undefined {
     const byExternal = body.externalId
-      ? db.prepare('SELECT id FROM documents WHERE external_id = ?').get(body.externalId) as { id: string } | undefined : undefined;
+      ? statement(db, 'SELECT id FROM documents WHERE external_id = ?').get(body.externalId) as { id: string } | undefined : undefined;
     const byKey = !byExternal && idempotencyKey
-      ? db.prepare('SELECT id FROM documents WHERE idempotency_key = ?').get(idempotencyKey) as { id: string } | undefined : undefined;
+      ? statement(db, 'SELECT id FROM documents WHERE idempotency_key = ?').get(idempotencyKey) as { id: string } | undefined : undefined;
     const id = byExternal?.id ?? byKey?.id;
     return id ? getDocument(db, id) : undefined;
   }

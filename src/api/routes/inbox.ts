@@ -193,7 +193,7 @@ export function registerInboxRoutes(app: FastifyInstance, ctx: ApiContext): void
       : report.status === 'DS_REJECTED' ? doc.rejectionReason === report.reason
         : (report.expectedCloseDate ?? null) === (doc.expectedCloseDate ?? null) || report.expectedCloseDate === undefined;
     if (!same) return undefined;
-    const last = db.prepare(`SELECT message_guid AS guid FROM messages WHERE direction = 'out' AND document_id = ?
+    const last = statement(db, `SELECT message_guid AS guid FROM messages WHERE direction = 'out' AND document_id = ?
       AND message_type = 'MSG_DocumentStatusResponse' ORDER BY created_at DESC LIMIT 1`).get(doc.id) as { guid: string } | undefined;
     return last?.guid;
   }
