@@ -12,7 +12,7 @@ import {
 import { registerAuditCommands } from '../src/cli/audit-commands.ts';
 import { isGatewayError } from '../src/errors/index.ts';
 import { signMessage } from '../src/seos/index.ts';
-import { ContentStore } from '../src/store/content-store.ts';
+import { ContentStore, openGatewayStore } from '../src/store/content-store.ts';
 import { openDatabase, type Db } from '../src/store/index.ts';
 import { sampleRegistration } from './support/messages.ts';
 import { makeTestIdentities, type TestIdentities } from './support/pki.ts';
@@ -271,6 +271,24 @@ describe('verifyDeliveryLog with the evidence archive', () => {
     fs.chmodSync(file, 0o600);
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('Молба', 'Жалба'));
     expect(verifyDeliveryLog(db, { archive, reverifySignatures: true }).firstBroken).toMatchObject({ seq: 1, code: 'GW_ERR_AUDIT_ARCHIVE_CORRUPT' });
+  });
+});
+
+describe('verifyDeliveryLog with small archived content in the database', () => {
+  it('checks rows like files: a signed message altered in content_blobs is reported, a missing row too', () => {
+    const pki = makeTestIdentities();
+    const archive = openGatewayStore(dir, 'archive', db);
+    const log = new DeliveryLog(db);
+    const sent = archive.putBuffer(signMessage(sampleRegistration(), pki.alfa));
+    expect(fs.existsSync(archive.path(sent.sha256))).toBe(false); // a row, not a file
+    log.append({ type: 'message-sent', direction: 'out', counterparty: BETA, wireSha256: sent.sha256 });
+    expect(verifyDeliveryLog(db, { archive, reverifySignatures: true })).toMatchObject({ ok: true, archiveChecked: 1, signaturesChecked: 1 });
+
+    const bytes = archive.read(sent.sha256).toString('utf8').replace('Молба', 'Жалба');
+    db.prepare('UPDATE content_blobs SET bytes = ? WHERE sha256 = ?').run(Buffer.from(bytes, 'utf8'), sent.sha256);
+    expect(verifyDeliveryLog(db, { archive, reverifySignatures: true }).firstBroken).toMatchObject({ seq: 1, code: 'GW_ERR_AUDIT_ARCHIVE_CORRUPT' });
+    db.prepare('DELETE FROM content_blobs WHERE sha256 = ?').run(sent.sha256);
+    expect(verifyDeliveryLog(db, { archive }).firstBroken).toMatchObject({ seq: 1, code: 'GW_ERR_AUDIT_ARCHIVE_MISSING' });
   });
 });
 

@@ -148,7 +148,7 @@ export class Checkpointer {
     }
   }
 
-  /** Checkpoints now, in the worker (tests, and an operator's command), rather than at the next tick. */
+  /** Checkpoints now, in the worker, rather than at the next tick (tests). */
   checkpointNow(): Promise<CheckpointResult> {
     if (this.#exited || this.#stopped) return Promise.reject(new Error('the checkpoint worker is not running'));
     const id = ++this.#lastId;

@@ -309,7 +309,9 @@ export class ContentStore {
 
   /**
    * The file's path, whether or not the file is there: content kept in the database has none (callers use `path`
-   * only for content larger than SMALL_CONTENT_MAX_BYTES, which is always a file). Refuses anything but 64 lowercase hex characters (no path can be built from other input). */
+   * only for content larger than SMALL_CONTENT_MAX_BYTES, which is always a file). Refuses anything but 64
+   * lowercase hex characters (no path can be built from other input).
+   */
   path(sha256: string): string {
     if (typeof sha256 !== 'string' || !SHA256_RE.test(sha256)) {
       throw new GatewayError('GW_ERR_STORE_IO', `not a content address (64 lowercase hex characters): "${String(sha256).slice(0, 80)}"`);
@@ -406,7 +408,8 @@ export class ContentStore {
       throw ioError(`cannot store ${sha256} in the database`, error);
     }
     const stored = { sha256, size: bytes.byteLength };
-    this.#rows.add(stored);
+    // Inside a transaction the row is not committed yet (and may be rolled back): `sync` looks for it then.
+    if (!small.db.inTransaction) this.#rows.add(stored);
     return stored;
   }
 

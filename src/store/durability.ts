@@ -43,9 +43,9 @@ export class WalSync {
   }
 
   /**
-   * Resolves once every commit made before the call is on disk. A caller that arrives while a sync is running
-   * cannot rely on it (its commit may have come after that fsync started): it waits for the next one, which all
-   * callers arriving meanwhile share.
+   * Resolves once every commit made before the call is on disk: at once when the last completed fsync started
+   * after the connection's last change, with the running fsync when that one did, and otherwise with the next one,
+   * which all callers arriving meanwhile share (their commits may have come after the running fsync started).
    */
   sync(): Promise<void> {
     const mark = this.#changes();
