@@ -198,13 +198,13 @@ async function journey(alfa: Side, beta: Side): Promise<void> {
     { side: beta, document: getDocument(B.db, received.id)! },
   ]);
 
-  out('Проверка на доказателствата (evidence check): веригата на дневника, архивът и подписите (hash chain, archive files, signatures)');
+  out('Проверка на доказателствата (evidence check): веригата на дневника, архивът и подписите (hash chain, archived messages, signatures)');
   let allOk = true;
   for (const side of [alfa, beta]) {
     const g = side.gateway!;
     const v = verifyDeliveryLog(g.db, { archive: g.archive, reverifySignatures: true });
     if (v.ok) {
-      out(`   ${side.label}: наред (OK) - записи (entries): ${v.entries}, архивни файлове (archive files): ${v.archiveChecked}, ` +
+      out(`   ${side.label}: наред (OK) - записи (entries): ${v.entries}, архивирани съобщения (archived messages): ${v.archiveChecked}, ` +
         `повторно проверени подписи (signatures re-verified): ${v.signaturesChecked}; последен запис (head) №${v.head?.seq} ${v.head?.hash.slice(0, 16)}…`);
     } else {
       allOk = false;
