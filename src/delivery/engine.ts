@@ -1,4 +1,4 @@
-import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { ErrorCode } from '../errors/index.ts';
 import type { Db } from '../store/database.ts';
 import {
@@ -11,7 +11,9 @@ import { DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry-poli
  * The delivery engine: BullMQ on Redis drives the outbox rows in SQLite. Redis holds only pointers
  * (outbox id + job sequence); the row is the truth. A job whose sequence is not the row's current one is stale
  * and does nothing, so a reconciler may re-schedule freely: at boot and on a timer it gives every pending row
- * without a live job a new one, which is how a Redis flush or restart loses nothing.
+ * without a live job a new one, which is how a Redis flush or restart loses nothing. A row due now, scheduled in
+ * a process that runs a worker, is delivered there without a job (see `schedule`); retries, delayed rows and rows
+ * scheduled by a process that only accepts go through the queue.
  *
  * Handlers say what happened as a typed outcome; the engine applies the retry policy, destination health and
  * the handler's own changes in one transaction with the attempt record.
@@ -110,6 +112,9 @@ export class DeliveryEngine {
   private readonly waiting = new Map<string, Array<() => void>>();
   private closing = false;
   private readonly adding = new Set<Promise<unknown>>();
+  /** Deliveries this process started without a queue job (`schedule`'s fast path), as `<outbox id>.<job seq>`. */
+  private readonly direct = new Set<string>();
+  private readonly directRuns = new Set<Promise<unknown>>();
 
   constructor(private readonly options: DeliveryEngineOptions) {
     this.queue = new Queue<JobData>(QUEUE_NAME, { connection: options.connection, prefix: options.prefix });
@@ -119,7 +124,7 @@ export class DeliveryEngine {
 
   async start(): Promise<void> {
     if (this.options.runWorker !== false) {
-      this.worker = new Worker<JobData>(QUEUE_NAME, (job) => this.process(job), {
+      this.worker = new Worker<JobData>(QUEUE_NAME, (job) => this.process(job.data), {
         connection: this.options.connection,
         prefix: this.options.prefix,
         concurrency: this.options.concurrency ?? 16,
@@ -145,15 +150,40 @@ export class DeliveryEngine {
   /**
    * Gives a committed outbox row its job. Safe to call after the commit that created the row, best effort:
    * if Redis is unreachable the reconciler schedules it later, so callers never wait for Redis to answer.
+   *
+   * A row due now, in a process that runs a delivery worker with a slot free, is delivered here directly, without
+   * a queue job: a job costs three Redis scripts (add, take, finish), which were the largest single cost of a
+   * busy exchange after SQLite (about an eighth of all CPU, Redis included). Nothing else changes: the row still
+   * carries the job sequence that owns it, the attempt is settled the same way, and a delivery lost with the
+   * process is found by the reconciler like a lost job (at start and every `reconcileIntervalMs`).
    */
   schedule(entry: Pick<OutboxRow, 'id' | 'nextAttemptAt'>): void {
     const seq = bumpJobSeq(this.options.db, entry.id);
     const delay = Math.max(0, new Date(entry.nextAttemptAt).getTime() - Date.now());
+    if (delay === 0 && this.worker && !this.closing && this.direct.size < (this.options.concurrency ?? 16)) {
+      this.deliverDirectly({ outboxId: entry.id, seq });
+      return;
+    }
     const adding = this.queue.add('deliver', { outboxId: entry.id, seq }, {
       jobId: `${entry.id}.${seq}`, delay, removeOnComplete: true, removeOnFail: 1000, attempts: 1,
     }).catch((error) => this.options.log?.warn({ err: (error as Error).message, outboxId: entry.id }, 'could not enqueue; the reconciler will'));
     this.adding.add(adding);
     void adding.finally(() => this.adding.delete(adding));
+  }
+
+  private deliverDirectly(data: JobData): void {
+    const key = `${data.outboxId}.${data.seq}`;
+    this.direct.add(key);
+    // On the next turn: `schedule` may be called inside the transaction that bumped the sequence, which must
+    // commit first (a rolled-back bump leaves a sequence no row has, and the delivery finds nothing to do).
+    const run = new Promise((resolve) => setImmediate(resolve))
+      .then(() => this.process(data))
+      .catch((error) => this.options.log?.warn({ err: (error as Error).message, outboxId: data.outboxId }, 'delivery failed before it was settled; the reconciler will retry it'))
+      .finally(() => {
+        this.direct.delete(key);
+        this.directRuns.delete(run);
+      });
+    this.directRuns.add(run);
   }
 
   /** Waits until the jobs handed to Redis so far are there (for short-lived processes such as the CLI). */
@@ -168,7 +198,7 @@ export class DeliveryEngine {
     // Rows scheduled or settled after this moment may have jobs the snapshot below does not show yet: they are
     // left to the next round rather than given a second job (which would send the same message twice).
     const snapshotAt = new Date(Date.now() - 1000).toISOString();
-    const live = new Set<string>();
+    const live = new Set<string>(this.direct);
     const states = ['waiting', 'delayed', 'active', 'prioritized', 'waiting-children'] as const;
     const page = 1000;
     for (let start = 0; ; start += page) {
@@ -193,7 +223,8 @@ export class DeliveryEngine {
 
   /** Counts of jobs by state, for /ready and metrics. */
   async queueCounts(): Promise<Record<string, number>> {
-    return this.queue.getJobCounts('waiting', 'delayed', 'active', 'failed');
+    const counts = await this.queue.getJobCounts('waiting', 'delayed', 'active', 'failed');
+    return { ...counts, active: (counts.active ?? 0) + this.direct.size }; // deliveries without a job are active too
   }
 
   /**
@@ -206,6 +237,7 @@ export class DeliveryEngine {
     if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
     const graceful = (async () => {
       await this.flush();
+      while (this.directRuns.size > 0) await Promise.allSettled([...this.directRuns]);
       await this.worker?.close();
       await this.queue.close();
     })();
@@ -224,10 +256,10 @@ export class DeliveryEngine {
     }
   }
 
-  private async process(job: Job<JobData>): Promise<void> {
+  private async process(data: JobData): Promise<void> {
     const { db } = this.options;
-    const row = getOutboxEntry(db, job.data.outboxId);
-    if (!row || row.state !== 'pending' || row.jobSeq !== job.data.seq) return; // done, or superseded
+    const row = getOutboxEntry(db, data.outboxId);
+    if (!row || row.state !== 'pending' || row.jobSeq !== data.seq) return; // done, or superseded
     const permission = mayAttempt(db, row.destination, this.destinationPolicy());
     if (!permission.go) {
       // The destination is down: wait for its probe without spending an attempt.

@@ -1,0 +1,113 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DeliveryEngine, QUEUE_NAME, type DeliveryHandler } from '../src/delivery/engine.ts';
+import { addOutboxEntry, getOutboxEntry, listAttempts } from '../src/delivery/outbox.ts';
+import { startRedisServer, type RedisServer } from '../src/devtools/redis-server.ts';
+import { openDatabase, type Db } from '../src/store/database.ts';
+
+/** The delivery engine on real Redis and a real SQLite file: rows due now are delivered without a queue job. */
+let redis: RedisServer;
+let dir: string;
+let db: Db;
+let engine: DeliveryEngine | undefined;
+let prefix: string;
+let seq = 0;
+
+beforeAll(async () => { redis = await startRedisServer(); });
+afterAll(async () => { await redis.stop(); });
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'engine-'));
+  db = openDatabase(path.join(dir, 'g.db'));
+  prefix = `engine-test-${++seq}`;
+});
+afterEach(async () => {
+  await engine?.close();
+  engine = undefined;
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const connection = () => ({ host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null });
+
+async function eventually(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  if (!check()) throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Entries in the queue's event stream: BullMQ records there every job it is given (completed jobs are removed). */
+async function eventsRecorded(): Promise<number> {
+  const client = new Redis({ host: '127.0.0.1', port: redis.port });
+  try {
+    return await client.xlen(`${prefix}:${QUEUE_NAME}:events`);
+  } finally {
+    client.disconnect();
+  }
+}
+
+function startEngine(handler: DeliveryHandler, options: { runWorker?: boolean } = {}): Promise<void> {
+  engine = new DeliveryEngine({ db, connection: connection(), prefix, handlers: { test: handler }, reconcileIntervalMs: 60_000, ...options });
+  return engine.start();
+}
+
+describe('delivery without a queue job', () => {
+  it('delivers a row due now in the process that scheduled it, and never puts a job in Redis for it', async () => {
+    const calls: string[] = [];
+    await startEngine(async (row) => { calls.push(row.id); return { result: 'delivered' }; });
+    const queue = new Queue(QUEUE_NAME, { connection: connection(), prefix });
+    const row = addOutboxEntry(db, { kind: 'test', destination: 'b' });
+    engine!.schedule(row);
+    await eventually(() => getOutboxEntry(db, row.id)?.state === 'delivered', 'the delivery');
+    expect(calls).toEqual([row.id]);
+    expect(listAttempts(db, row.id).map((a) => a.outcome)).toEqual(['delivered']);
+    expect(await eventsRecorded()).toBe(0);
+    await queue.close();
+  });
+
+  it('uses the queue for a row due later, and in a process that only accepts (its deliveries run in worker processes)', async () => {
+    await startEngine(async () => ({ result: 'delivered' }), { runWorker: false });
+    const queue = new Queue(QUEUE_NAME, { connection: connection(), prefix });
+    const now = addOutboxEntry(db, { kind: 'test', destination: 'b' });
+    const later = addOutboxEntry(db, { kind: 'test', destination: 'b', notBefore: new Date(Date.now() + 60_000) });
+    engine!.schedule(now);
+    engine!.schedule(later);
+    await engine!.flush();
+    expect(await queue.getJobCounts('waiting', 'delayed')).toEqual({ waiting: 1, delayed: 1 });
+    expect(await eventsRecorded()).toBeGreaterThan(0);
+    await queue.close();
+  });
+
+  it('does nothing for a sequence bumped in a transaction that was rolled back', async () => {
+    const calls: string[] = [];
+    await startEngine(async (row) => { calls.push(row.id); return { result: 'delivered' }; });
+    const row = addOutboxEntry(db, { kind: 'test', destination: 'b' });
+    try {
+      db.transaction(() => {
+        engine!.schedule(row);
+        throw new Error('rolled back');
+      })();
+    } catch {
+      // expected
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(calls).toEqual([]);
+    expect(getOutboxEntry(db, row.id)).toMatchObject({ state: 'pending', jobSeq: 0 });
+  });
+
+  it('lets close wait for a delivery in flight, and counts it as active meanwhile', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => { release = resolve; });
+    await startEngine(async () => { await gate; return { result: 'delivered' }; });
+    const row = addOutboxEntry(db, { kind: 'test', destination: 'b' });
+    engine!.schedule(row);
+    expect((await engine!.queueCounts()).active).toBe(1);
+    const closing = engine!.close();
+    setTimeout(release, 50);
+    await closing;
+    engine = undefined;
+    expect(getOutboxEntry(db, row.id)?.state).toBe('delivered');
+  });
+});
