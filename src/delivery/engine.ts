@@ -155,7 +155,10 @@ export class DeliveryEngine {
    * a queue job: a job costs three Redis scripts (add, take, finish), which were the largest single cost of a
    * busy exchange after SQLite (about an eighth of all CPU, Redis included). Nothing else changes: the row still
    * carries the job sequence that owns it, the attempt is settled the same way, and a delivery lost with the
-   * process is found by the reconciler like a lost job (at start and every `reconcileIntervalMs`).
+   * process is found by the reconciler like a lost job (at start and every `reconcileIntervalMs`). Another
+   * process's reconciler cannot see these deliveries: with several worker processes, one still in flight a second
+   * after it started may be given a second attempt through the queue; the peer answers a repeated MessageGUID with
+   * the document's current status, and only the attempt holding the row's current sequence settles it.
    */
   schedule(entry: Pick<OutboxRow, 'id' | 'nextAttemptAt'>): void {
     const seq = bumpJobSeq(this.options.db, entry.id);
