@@ -39,6 +39,7 @@ describe('loadConfig', () => {
       dataDir: './data',
       redisUrl: 'redis://127.0.0.1:6379',
       logLevel: 'info',
+      contentInDatabaseMaxBytes: 256 * 1024,
       signing: {},
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -51,10 +52,11 @@ describe('loadConfig', () => {
       dataDir: '/var/lib/seos-gateway',
       redisUrl: 'rediss://redis.internal:6380/2',
       logLevel: 'debug',
+      contentInDatabaseMaxBytes: 0,
       signing: { pkcs12Path: 'keys/gateway.p12', password: 'file-password' },
     });
     const config = loadConfig({ file, env: {} });
-    expect(config).toMatchObject({ host: '::1', port: 9443, dataDir: '/var/lib/seos-gateway', logLevel: 'debug' });
+    expect(config).toMatchObject({ host: '::1', port: 9443, dataDir: '/var/lib/seos-gateway', logLevel: 'debug', contentInDatabaseMaxBytes: 0 });
     expect(config.redisUrl).toBe('rediss://redis.internal:6380/2');
     expect(config.signing.pkcs12Path).toBe('keys/gateway.p12');
     expect(config.signing.password).toBeInstanceOf(Secret);
@@ -115,6 +117,14 @@ describe('loadConfig', () => {
       expect(configError({ file: writeConfig({ signing: { passwd: 'x' } }), env: {} })).toMatch(
         /^\$\.signing\.passwd: unknown key/,
       );
+    });
+
+    it('a content limit for the database that is not a whole number of bytes from 0 to 4 MiB', () => {
+      for (const bad of [-1, 1.5, '262144', 4 * 1024 * 1024 + 1, null]) {
+        expect(configError({ file: writeConfig({ contentInDatabaseMaxBytes: bad }), env: {} })).toMatch(
+          /^\$\.contentInDatabaseMaxBytes: expected an integer from 0 \(everything in files\) to 4194304/,
+        );
+      }
     });
 
     it('a __proto__ key (prototype pollution attempt)', () => {

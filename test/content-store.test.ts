@@ -296,6 +296,19 @@ describe('ContentStore with small content in the database', () => {
     db.close();
   });
 
+  it('puts everything new in files with maxBytes 0, and still reads the rows stored before', () => {
+    const db = open();
+    const before = small(db, 'archive', 1024).putBuffer(Buffer.from('от преди'));
+    const files = small(db, 'archive', 0);
+    const now = files.stageBuffer(Buffer.from('сега'));
+    const empty = files.stageChunks([]);
+    expect(fs.existsSync(files.path(now.sha256))).toBe(true);
+    expect(fs.existsSync(files.path(empty.sha256))).toBe(true);
+    expect(files.read(before.sha256).toString()).toBe('от преди');
+    expect(rows(db)).toBe(1);
+    db.close();
+  });
+
   it('keeps the spool and the archive apart in one database', () => {
     const db = open();
     const spool = small(db, 'spool');

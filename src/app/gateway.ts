@@ -68,8 +68,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const identity = loadIdentity(config);
   // Serving and worker processes group their commits (see store/durability.ts); a CLI command syncs each commit.
   const db = openDatabase(path.join(config.dataDir, 'gateway.db'), { groupCommit: mode !== 'cli', log: logger });
-  const spool = openGatewayStore(config.dataDir, 'spool', db);
-  const archive = openGatewayStore(config.dataDir, 'archive', db);
+  const spool = openGatewayStore(config.dataDir, 'spool', db, config.contentInDatabaseMaxBytes);
+  const archive = openGatewayStore(config.dataDir, 'archive', db, config.contentInDatabaseMaxBytes);
   const log = new DeliveryLog(db);
   const directory = new ParticipantDirectory(db);
   directory.setStatic(config.registry.participants.map((p) => ({ ...p })));

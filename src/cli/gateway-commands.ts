@@ -166,7 +166,7 @@ export function registerGatewayCommands(program: Command): void {
   registerAuditCommands(program, (configFile) => {
     const config = loadConfig({ file: configFile });
     const db = openDatabase(path.join(config.dataDir, 'gateway.db'));
-    return { db, archive: openGatewayStore(config.dataDir, 'archive', db) };
+    return { db, archive: openGatewayStore(config.dataDir, 'archive', db, config.contentInDatabaseMaxBytes) };
   });
 }
 

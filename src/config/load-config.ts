@@ -51,6 +51,11 @@ export interface GatewayConfig extends ExchangeConfig, ApiSection, EjournalSecti
   /** Redis for the delivery queues. May hold a password: do not log it (the config's toJSON masks it). */
   readonly redisUrl: string;
   readonly logLevel: LogLevel;
+  /**
+   * Content (attachments, signed messages and replies) up to this size is kept in the database, larger content
+   * in files under `spool/` and `archive/`; 0 keeps everything in files. See docs/durability.md.
+   */
+  readonly contentInDatabaseMaxBytes: number;
   /** Optional at this stage: the signing key is needed only once messages are sent. */
   readonly signing: SigningConfig;
 }
@@ -62,6 +67,7 @@ export const DEFAULTS = {
   dataDir: './data',
   redisUrl: 'redis://127.0.0.1:6379',
   logLevel: 'info',
+  contentInDatabaseMaxBytes: 256 * 1024,
 } as const satisfies Omit<GatewayConfig, 'signing' | keyof ExchangeConfig | 'api' | 'ejournal' | 'ssev' | 'webhooks'>;
 
 export interface LoadConfigOptions {
@@ -79,6 +85,7 @@ interface ConfigInput extends ExchangeInput, ApiInput, EjournalInput, SsevInput,
   dataDir?: string;
   redisUrl?: string;
   logLevel?: LogLevel;
+  contentInDatabaseMaxBytes?: number;
   signing?: SigningInput;
 }
 
@@ -113,6 +120,7 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
     dataDir: input.dataDir ?? DEFAULTS.dataDir,
     redisUrl: input.redisUrl ?? DEFAULTS.redisUrl,
     logLevel: input.logLevel ?? DEFAULTS.logLevel,
+    contentInDatabaseMaxBytes: input.contentInDatabaseMaxBytes ?? DEFAULTS.contentInDatabaseMaxBytes,
     signing,
     ...completeExchange(input),
     ...completeApi(input),
@@ -139,6 +147,7 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
     dataDir: config.dataDir,
     redisUrl: maskUrlCredentials(config.redisUrl),
     logLevel: config.logLevel,
+    contentInDatabaseMaxBytes: config.contentInDatabaseMaxBytes,
     signing: {
       ...(config.signing.pkcs12Path !== undefined ? { pkcs12Path: config.signing.pkcs12Path } : {}),
       ...(config.signing.keyPath !== undefined ? { keyPath: config.signing.keyPath, certPath: config.signing.certPath } : {}),
@@ -257,6 +266,9 @@ function envPath(field: string, variable: string): string {
 const readSigning: Reader<SigningInput> = (value, path) =>
   readObject<SigningInput>(value, path, { pkcs12Path: readPath, keyPath: readPath, certPath: readPath, password: readSecret });
 
+/** Readers load content up to 4 MiB whole; beyond that, content must be a file they can stream. */
+const MAX_CONTENT_IN_DATABASE = 4 * 1024 * 1024;
+
 const TOP_LEVEL_READERS: FieldReaders<ConfigInput> = {
   host: readHost,
   port: readPort,
@@ -264,6 +276,12 @@ const TOP_LEVEL_READERS: FieldReaders<ConfigInput> = {
   dataDir: readPath,
   redisUrl: readRedisUrl,
   logLevel: readLogLevel,
+  contentInDatabaseMaxBytes: (value, path) => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_CONTENT_IN_DATABASE) {
+      fail(path, `expected an integer from 0 (everything in files) to ${MAX_CONTENT_IN_DATABASE}`);
+    }
+    return value;
+  },
   signing: readSigning,
   ...EXCHANGE_READERS,
   ...API_READERS,

@@ -24,7 +24,7 @@ export interface SmallContentInDatabase {
   readonly db: Db;
   /** Which store the rows belong to (`spool`, `archive`): two stores never see each other's content. */
   readonly name: string;
-  /** Content up to this size goes to the database; larger content, and every stream, to files. */
+  /** Content up to this size goes to the database; larger content, and every stream, to files. 0: no new rows. */
   readonly maxBytes?: number;
 }
 
@@ -181,7 +181,7 @@ export class ContentStore {
   #writeBuffer(buf: Uint8Array, durable: boolean): StoredContent {
     const sha256 = createHash('sha256').update(buf).digest('hex');
     const size = buf.byteLength;
-    if (this.#small && size <= this.#small.maxBytes) return this.#putRow(sha256, buf);
+    if (this.#small && this.#small.maxBytes > 0 && size <= this.#small.maxBytes) return this.#putRow(sha256, buf);
     if (this.#hasFile(sha256)) return { sha256, size };
     const tmp = this.#tempName();
     let fd: number | undefined;
@@ -204,7 +204,7 @@ export class ContentStore {
     let fd: number | undefined;
     const open = () => fs.openSync(tmp = this.#tempName(), 'wx', FILE_MODE);
     // Small content is collected (copied: a producer may reuse its buffer) until it proves too large for a row.
-    let held: Buffer[] | undefined = this.#small ? [] : undefined;
+    let held: Buffer[] | undefined = this.#small && this.#small.maxBytes > 0 ? [] : undefined;
     const write = (chunk: Uint8Array) => {
       let offset = 0;
       while (offset < chunk.byteLength) offset += fs.writeSync(fd!, chunk, offset, chunk.byteLength - offset);
@@ -551,8 +551,9 @@ export class ContentStore {
  * under its data directory, with small content in its database: every process of a gateway (serve, worker, CLI)
  * must open them the same way to find what the others stored.
  */
-export function openGatewayStore(dataDir: string, name: 'spool' | 'archive', db: Db): ContentStore {
-  return new ContentStore(path.join(dataDir, name), { smallInDatabase: { db, name } });
+export function openGatewayStore(dataDir: string, name: 'spool' | 'archive', db: Db, maxBytes = SMALL_CONTENT_MAX_BYTES): ContentStore {
+  // Rows written under a larger limit earlier stay readable: only where new content goes depends on it.
+  return new ContentStore(path.join(dataDir, name), { smallInDatabase: { db, name, maxBytes } });
 }
 
 function processAlive(pid: number): boolean {
