@@ -16,6 +16,7 @@ import { ContentStore, openGatewayStore } from '../src/store/content-store.ts';
 import { openDatabase, type Db } from '../src/store/index.ts';
 import { sampleRegistration } from './support/messages.ts';
 import { makeTestIdentities, type TestIdentities } from './support/pki.ts';
+import { requireTool, runTool } from './support/tools.ts';
 
 const BETA = { guid: '{0b2e0000-0000-4000-8000-000000000002}', eik: '000000002', name: 'Община Бета' };
 const GAMA = { guid: '{0c3d0000-0000-4000-8000-000000000003}', eik: '000000003', name: 'Община Гама' };
@@ -444,5 +445,42 @@ describe('seos-gateway audit (CLI)', () => {
     const badDate = await run(['audit', 'export', '--from', 'вчера', '-o', path.join(dir, 'never.csv')], () => ({ db }));
     expect(badDate.code).toBe(2);
     expect(fs.existsSync(path.join(dir, 'never.csv'))).toBe(false);
+  });
+
+  it('messages: writes the archived messages of matching entries as <sha256>.xml (rows and files alike), which xmlsec1 verifies', async () => {
+    requireTool('xmlsec1');
+    const pki = makeTestIdentities();
+    const archive = openGatewayStore(dir, 'archive', db); // reads rows and files
+    const asRow = archive.putBuffer(signMessage(sampleRegistration(), pki.alfa));
+    const asFile = openGatewayStore(dir, 'archive', db, 0).putBuffer(signMessage(sampleRegistration({ about: 'Отговор' }), pki.beta));
+    expect(fs.existsSync(archive.path(asRow.sha256))).toBe(false);
+    expect(fs.existsSync(archive.path(asFile.sha256))).toBe(true);
+    const log = new DeliveryLog(db);
+    log.append({ type: 'message-sent', direction: 'out', counterparty: BETA, wireSha256: asRow.sha256, replySha256: asFile.sha256 });
+    log.append({ type: 'status-change', counterparty: BETA, status: 'DS_REGISTERED' });
+
+    const out = path.join(dir, 'for-the-auditor');
+    const first = await run(['audit', 'messages', '-o', out], () => ({ db, archive }));
+    expect(first.code).toBe(0);
+    expect(first.err).toContain('2 записани (written), 0 вече налични (already there)');
+    expect(fs.readdirSync(out).sort()).toEqual([`${asFile.sha256}.xml`, `${asRow.sha256}.xml`].sort());
+    expect(fs.readFileSync(path.join(out, `${asRow.sha256}.xml`))).toEqual(archive.read(asRow.sha256));
+    const verified = runTool('xmlsec1', ['--verify', '--enabled-reference-uris', 'empty', '--trusted-pem', pki.manifest.ca.certPath, path.join(out, `${asRow.sha256}.xml`)]);
+    expect(verified.status, verified.stderr).toBe(0);
+    // Again: nothing new to write.
+    expect((await run(['audit', 'messages', '-o', out], () => ({ db, archive }))).err).toContain('0 записани (written), 2 вече налични (already there)');
+
+    // A file in the way that holds other bytes is never overwritten.
+    fs.writeFileSync(path.join(out, `${asRow.sha256}.xml`), 'друго');
+    expect((await run(['audit', 'messages', '-o', out], () => ({ db, archive }))).code).toBe(2);
+    expect(fs.readFileSync(path.join(out, `${asRow.sha256}.xml`), 'utf8')).toBe('друго');
+
+    // An altered archived message stops the command with its code and leaves nothing under its name.
+    db.prepare('UPDATE content_blobs SET bytes = ? WHERE sha256 = ?').run(Buffer.from('<Message>подменено</Message>'), asRow.sha256);
+    const fresh = path.join(dir, 'fresh');
+    const altered = await run(['audit', 'messages', '-o', fresh], () => ({ db, archive }));
+    expect(altered.code).toBe(1);
+    expect(isGatewayError(altered.error) && altered.error.code).toBe('GW_ERR_AUDIT_ARCHIVE_CORRUPT');
+    expect(fs.readdirSync(fresh).filter((f) => f.startsWith(asRow.sha256))).toEqual([]);
   });
 });

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Option, type Command } from 'commander';
@@ -18,7 +20,7 @@ export interface AuditHandles {
 }
 
 /**
- * `seos-gateway audit verify|export`: the auditors' offline tools (X-Road's message-log verifier is the model).
+ * `seos-gateway audit verify|export|messages`: the auditors' offline tools (X-Road's message-log verifier is the model).
  * `verify` exits 0 when the delivery log and its evidence hold, and otherwise fails (exit 1, through main.ts's
  * error report) after naming the first broken entry in Bulgarian. `open` is called only when a command runs, so
  * `--help` touches no file.
@@ -88,6 +90,72 @@ export function registerAuditCommands(program: Command, open: (configFile?: stri
         for (const line of lines()) writeOut(output, line);
       }
     });
+
+  registerMessagesCommand(audit, open);
+}
+
+/**
+ * `audit messages`: the archived signed messages (and the replies) of the entries a filter selects, written to a
+ * folder as `<sha256>.xml`, so that an auditor can check them with xmlsec1 or any other XMLDSig verifier, whether
+ * the gateway keeps them as files or as rows of its database. Each one is checked against its name while it is
+ * copied; a missing or altered one stops the command with its code, and a file that already holds other bytes is
+ * never overwritten.
+ */
+function registerMessagesCommand(audit: Command, open: (configFile?: string) => AuditHandles): void {
+  audit.command('messages')
+    .description('write the archived signed messages of matching entries to a folder, one <sha256>.xml each, for xmlsec1 or another verifier')
+    .requiredOption('-o, --output <dir>', 'the folder to write to (created when missing)')
+    .option('--from <time>', 'from this date (YYYY-MM-DD, Bulgarian time) or date-time with a zone, inclusive')
+    .option('--to <time>', 'to this date (the whole day included) or date-time (excluded)')
+    .option('--counterparty <guid|eik>', 'only exchanges with this administration (GUID or ЕИК)')
+    .option('--guid <guid>', 'only entries of this MessageGUID or DocumentGUID')
+    .option('--type <type>', 'only entries of this type (message-sent, message-received, attempt, ...)')
+    .option('--limit <n>', 'at most this many entries')
+    .option('-c, --config <file>', 'the gateway\'s JSON config file (default: $SEOS_GATEWAY_CONFIG)')
+    .action(async function (this: Command, opts: Omit<ExportOptions, 'format' | 'status'> & { output: string; config?: string }) {
+      const filter: DeliveryLogFilter = {
+        from: opts.from, to: opts.to, counterparty: opts.counterparty, guid: opts.guid, type: opts.type,
+        limit: opts.limit === undefined ? undefined : positiveInteger(opts.limit, '--limit'),
+      };
+      const { db, archive } = open(opts.config);
+      if (!archive) throw new GatewayError('GW_ERR_CLI_USAGE', 'no evidence archive is configured for this gateway');
+      const shas = new Set<string>();
+      for (const entry of iterateDeliveryLog(db, filter)) {
+        if (entry.wireSha256) shas.add(entry.wireSha256);
+        if (entry.replySha256) shas.add(entry.replySha256);
+      }
+      try {
+        fs.mkdirSync(opts.output, { recursive: true, mode: 0o750 });
+      } catch (error) {
+        throw new GatewayError('GW_ERR_CLI_USAGE', `cannot create the folder ${opts.output} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      let written = 0;
+      let present = 0;
+      for (const sha of shas) {
+        if (await copyArchived(archive, sha, path.join(opts.output, `${sha}.xml`))) written++;
+        else present++;
+      }
+      writeErr(this.configureOutput(), `Архивирани съобщения (archived messages): ${written} записани (written), ${present} вече налични (already there) → ${opts.output}\n`);
+    });
+}
+
+/** Copies one archived message, checked against its name; false when the folder already holds exactly it. */
+async function copyArchived(archive: ContentStore, sha256: string, file: string): Promise<boolean> {
+  if (fs.existsSync(file)) {
+    const there = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+    if (there === sha256) return false;
+    throw new GatewayError('GW_ERR_CLI_USAGE', `${file} exists and holds other bytes; choose an empty folder`);
+  }
+  const partial = `${file}.partial`;
+  try {
+    // The store's stream fails at its end when the bytes do not match the name: nothing is left under the name then.
+    await pipeline(archive.createReadStream(sha256), fs.createWriteStream(partial, { flags: 'wx', mode: 0o640 }));
+    fs.renameSync(partial, file);
+    return true;
+  } catch (error) {
+    fs.rmSync(partial, { force: true });
+    throw error;
+  }
 }
 
 interface ExportOptions {
