@@ -161,6 +161,36 @@ describe('checkpoints in a worker thread', () => {
     db.close();
   });
 
+  it('put checkpoints back into the commits while the WAL cannot start over, and take them out again once it has', async () => {
+    const file = path.join(dir, 'stuck.db');
+    const db = openDatabase(file);
+    db.pragma('synchronous = NORMAL');
+    const checkpointer = new Checkpointer(db, file, { intervalMs: 2, restartFrames: 32 });
+    await checkpointer.ready;
+    db.exec('CREATE TABLE t (x BLOB)');
+    // A reader that stays in its transaction (as another process's connection may) keeps the WAL from starting over.
+    const reader = openDatabase(file);
+    reader.prepare('BEGIN').run();
+    reader.prepare('SELECT COUNT(*) FROM t').get();
+    const insert = db.prepare('INSERT INTO t VALUES (?)');
+    for (let i = 0; i < 400 && checkpointer.fallbacks === 0; i++) {
+      insert.run(Buffer.alloc(4000, i % 256));
+      if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+    expect(checkpointer.fallbacks).toBe(1);
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+    // The reader lets go: the next commits start the WAL over, and the worker takes the checkpoints back.
+    reader.prepare('COMMIT').run();
+    reader.close();
+    for (let i = 0; i < 400 && db.pragma('wal_autocheckpoint', { simple: true }) !== 0; i++) {
+      insert.run(Buffer.alloc(100, i % 256));
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    await checkpointer.stop();
+    db.close();
+  });
+
   it('run on their own every intervalMs', async () => {
     const file = path.join(dir, 't.db');
     const db = openDatabase(file);

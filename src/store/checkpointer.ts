@@ -40,6 +40,8 @@ const DEFAULT_INTERVAL_MS = 200;
  */
 const DEFAULT_RESTART_FRAMES = 4000;
 
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+
 /** What a checkpoint found: frames in the WAL and frames of it now in the database file (SQLite's own counts). */
 export interface CheckpointResult {
   readonly log: number;
@@ -90,12 +92,16 @@ export class Checkpointer {
   #exited = false;
   #lastId = 0;
   #restarts = 0;
+  #inCommits = false;
+  #fallbacks = 0;
   readonly #asked = new Map<number, { resolve(r: CheckpointResult): void; reject(e: Error): void }>();
   /** Resolves when the worker has opened its connection (or has failed to: then the fallback is in place). */
   readonly ready: Promise<void>;
 
   constructor(private readonly db: Db, file: string, options: CheckpointerOptions = {}) {
     db.pragma('wal_autocheckpoint = 0');
+    // A WAL that grew long once (a burst, or the fallback below) is cut back to this when it starts over.
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     const restartFrames = options.restartFrames ?? DEFAULT_RESTART_FRAMES;
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
@@ -111,7 +117,7 @@ export class Checkpointer {
     this.#worker.on('message', (message: { type: string; id?: number; message?: string } & Partial<CheckpointResult>) => {
       if (message.type === 'ready') markReady();
       if (message.type === 'checkpointed' && message.checkpointed! > 0) this.#checkpoints++;
-      if (message.type === 'checkpointed' && message.log! >= restartFrames) this.#finishOnOwnConnection(options.log);
+      if (message.type === 'checkpointed') this.#afterWorkerCheckpoint(message.log!, restartFrames, options.log);
       if (message.type === 'error' && message.id === undefined) options.log?.warn({ err: message.message }, 'WAL checkpoint failed; will retry');
       const asked = message.id === undefined ? undefined : this.#asked.get(message.id);
       if (!asked) return;
@@ -136,6 +142,32 @@ export class Checkpointer {
   /** Times the gateway's connection finished a checkpoint so that the WAL could start over (tests, benchmarks). */
   get restarts(): number {
     return this.#restarts;
+  }
+
+  /**
+   * After each worker checkpoint: from `restartFrames` on, finish it here so the WAL can start over. When that keeps
+   * failing (another process writing to the same database all the time, as `serve` beside `seos-gateway worker`
+   * does: measured, the WAL passed 680 MiB in 30 s) and the WAL reaches four times as many frames, SQLite's own
+   * checkpoints in the commits are switched back on until the WAL has started over; they kept it near 6 MiB there.
+   */
+  #afterWorkerCheckpoint(frames: number, restartFrames: number, log?: { warn(o: object, m?: string): void }): void {
+    if (this.#stopped || !this.db.open) return;
+    if (this.#inCommits && frames < restartFrames) {
+      this.#inCommits = false;
+      this.db.pragma('wal_autocheckpoint = 0');
+    }
+    if (frames < restartFrames) return;
+    this.#finishOnOwnConnection(log);
+    if (!this.#inCommits && frames >= 4 * restartFrames) {
+      this.#inCommits = true;
+      this.#fallbacks++;
+      this.db.pragma('wal_autocheckpoint = 1000');
+    }
+  }
+
+  /** Times the WAL grew so long that checkpoints went back into the commits for a while (tests, benchmarks). */
+  get fallbacks(): number {
+    return this.#fallbacks;
   }
 
   #finishOnOwnConnection(log?: { warn(o: object, m?: string): void }): void {
