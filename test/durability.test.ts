@@ -105,6 +105,17 @@ describe('checkpoints in a worker thread', () => {
     if (!condition()) throw new Error(`timed out waiting for ${what}`);
   };
 
+  /** A plain connection (synchronous = NORMAL, as a serving gateway's) with a checkpoint worker and a table of blobs. */
+  async function withCheckpointer(name: string, options: ConstructorParameters<typeof Checkpointer>[2]) {
+    const file = path.join(dir, name);
+    const db = openDatabase(file);
+    db.pragma('synchronous = NORMAL');
+    const checkpointer = new Checkpointer(db, file, options);
+    await checkpointer.ready;
+    db.exec('CREATE TABLE t (x BLOB)');
+    return { file, db, checkpointer, insert: db.prepare('INSERT INTO t VALUES (?)') };
+  }
+
   it('take checkpoints out of the commits of a group-commit connection, and keep the WAL bounded', async () => {
     const file = path.join(dir, 'c.db');
     const db = openDatabase(file, { groupCommit: true });
@@ -142,13 +153,7 @@ describe('checkpoints in a worker thread', () => {
   });
 
   it('let the WAL start over under a writer that never pauses (the gateway finishes what the worker left)', async () => {
-    const file = path.join(dir, 'busy.db');
-    const db = openDatabase(file);
-    db.pragma('synchronous = NORMAL');
-    const checkpointer = new Checkpointer(db, file, { intervalMs: 2, restartFrames: 64 });
-    await checkpointer.ready;
-    db.exec('CREATE TABLE t (x BLOB)');
-    const insert = db.prepare('INSERT INTO t VALUES (?)');
+    const { file, db, checkpointer, insert } = await withCheckpointer('busy.db', { intervalMs: 2, restartFrames: 64 });
     // 2,000 rows of 4 KB (about 16 MB of WAL if it never started over), yielding only as a busy event loop does.
     for (let i = 0; i < 2000; i++) {
       insert.run(Buffer.alloc(4000, i % 256));
@@ -162,17 +167,11 @@ describe('checkpoints in a worker thread', () => {
   });
 
   it('put checkpoints back into the commits while the WAL cannot start over, and take them out again once it has', async () => {
-    const file = path.join(dir, 'stuck.db');
-    const db = openDatabase(file);
-    db.pragma('synchronous = NORMAL');
-    const checkpointer = new Checkpointer(db, file, { intervalMs: 2, restartFrames: 32 });
-    await checkpointer.ready;
-    db.exec('CREATE TABLE t (x BLOB)');
+    const { file, db, checkpointer, insert } = await withCheckpointer('stuck.db', { intervalMs: 2, restartFrames: 32 });
     // A reader that stays in its transaction (as another process's connection may) keeps the WAL from starting over.
     const reader = openDatabase(file);
     reader.prepare('BEGIN').run();
     reader.prepare('SELECT COUNT(*) FROM t').get();
-    const insert = db.prepare('INSERT INTO t VALUES (?)');
     for (let i = 0; i < 400 && checkpointer.fallbacks === 0; i++) {
       insert.run(Buffer.alloc(4000, i % 256));
       if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 3));

@@ -48,23 +48,13 @@ export function registerAuditCommands(program: Command, open: (configFile?: stri
       }
     });
 
-  audit.command('export')
+  withFilterOptions(audit.command('export'))
     .description('export delivery-log entries as CSV (for Excel, UTF-8 with BOM) or JSON lines')
     .addOption(new Option('--format <format>', 'csv or json (JSON lines)').choices(['csv', 'json']).default('csv'))
-    .option('--from <time>', 'from this date (YYYY-MM-DD, Bulgarian time) or date-time with a zone, inclusive')
-    .option('--to <time>', 'to this date (the whole day included) or date-time (excluded)')
-    .option('--counterparty <guid|eik>', 'only exchanges with this administration (GUID or ЕИК)')
-    .option('--guid <guid>', 'only entries of this MessageGUID or DocumentGUID')
-    .option('--status <status>', 'only entries with this status')
-    .option('--type <type>', 'only entries of this type (message-sent, status-change, ...)')
-    .option('--limit <n>', 'at most this many entries')
     .option('-o, --output <file>', 'write to this file instead of standard output')
     .option('-c, --config <file>', 'the gateway\'s JSON config file (default: $SEOS_GATEWAY_CONFIG)')
     .action(async function (this: Command, opts: ExportOptions & { config?: string }) {
-      const filter: DeliveryLogFilter = {
-        from: opts.from, to: opts.to, counterparty: opts.counterparty, guid: opts.guid, status: opts.status, type: opts.type,
-        limit: opts.limit === undefined ? undefined : positiveInteger(opts.limit, '--limit'),
-      };
+      const filter = filterOf(opts);
       const { db } = open(opts.config);
       const entries = iterateDeliveryLog(db, filter);
       // Pull the first entry now: a bad filter fails before anything (a file) is created.
@@ -102,21 +92,12 @@ export function registerAuditCommands(program: Command, open: (configFile?: stri
  * never overwritten.
  */
 function registerMessagesCommand(audit: Command, open: (configFile?: string) => AuditHandles): void {
-  audit.command('messages')
+  withFilterOptions(audit.command('messages'))
     .description('write the archived signed messages of matching entries to a folder, one <sha256>.xml each, for xmlsec1 or another verifier')
     .requiredOption('-o, --output <dir>', 'the folder to write to (created when missing)')
-    .option('--from <time>', 'from this date (YYYY-MM-DD, Bulgarian time) or date-time with a zone, inclusive')
-    .option('--to <time>', 'to this date (the whole day included) or date-time (excluded)')
-    .option('--counterparty <guid|eik>', 'only exchanges with this administration (GUID or ЕИК)')
-    .option('--guid <guid>', 'only entries of this MessageGUID or DocumentGUID')
-    .option('--type <type>', 'only entries of this type (message-sent, message-received, attempt, ...)')
-    .option('--limit <n>', 'at most this many entries')
     .option('-c, --config <file>', 'the gateway\'s JSON config file (default: $SEOS_GATEWAY_CONFIG)')
-    .action(async function (this: Command, opts: Omit<ExportOptions, 'format' | 'status'> & { output: string; config?: string }) {
-      const filter: DeliveryLogFilter = {
-        from: opts.from, to: opts.to, counterparty: opts.counterparty, guid: opts.guid, type: opts.type,
-        limit: opts.limit === undefined ? undefined : positiveInteger(opts.limit, '--limit'),
-      };
+    .action(async function (this: Command, opts: FilterOptions & { output: string; config?: string }) {
+      const filter = filterOf(opts);
       const { db, archive } = open(opts.config);
       if (!archive) throw new GatewayError('GW_ERR_CLI_USAGE', 'no evidence archive is configured for this gateway');
       const shas = new Set<string>();
@@ -158,9 +139,31 @@ async function copyArchived(archive: ContentStore, sha256: string, file: string)
   }
 }
 
-interface ExportOptions {
-  format: 'csv' | 'json';
+/** The delivery-log filter options `export` and `messages` share. */
+function withFilterOptions(command: Command): Command {
+  return command
+    .option('--from <time>', 'from this date (YYYY-MM-DD, Bulgarian time) or date-time with a zone, inclusive')
+    .option('--to <time>', 'to this date (the whole day included) or date-time (excluded)')
+    .option('--counterparty <guid|eik>', 'only exchanges with this administration (GUID or ЕИК)')
+    .option('--guid <guid>', 'only entries of this MessageGUID or DocumentGUID')
+    .option('--status <status>', 'only entries with this status')
+    .option('--type <type>', 'only entries of this type (message-sent, status-change, ...)')
+    .option('--limit <n>', 'at most this many entries');
+}
+
+interface FilterOptions {
   from?: string; to?: string; counterparty?: string; guid?: string; status?: string; type?: string; limit?: string;
+}
+
+function filterOf(opts: FilterOptions): DeliveryLogFilter {
+  return {
+    from: opts.from, to: opts.to, counterparty: opts.counterparty, guid: opts.guid, status: opts.status, type: opts.type,
+    limit: opts.limit === undefined ? undefined : positiveInteger(opts.limit, '--limit'),
+  };
+}
+
+interface ExportOptions extends FilterOptions {
+  format: 'csv' | 'json';
   output?: string;
 }
 

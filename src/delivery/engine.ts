@@ -112,9 +112,8 @@ export class DeliveryEngine {
   private readonly waiting = new Map<string, Array<() => void>>();
   private closing = false;
   private readonly adding = new Set<Promise<unknown>>();
-  /** Deliveries this process started without a queue job (`schedule`'s fast path), as `<outbox id>.<job seq>`. */
-  private readonly direct = new Set<string>();
-  private readonly directRuns = new Set<Promise<unknown>>();
+  /** Deliveries this process started without a queue job (`schedule`'s fast path), by `<outbox id>.<job seq>`. */
+  private readonly direct = new Map<string, Promise<unknown>>();
 
   constructor(private readonly options: DeliveryEngineOptions) {
     this.queue = new Queue<JobData>(QUEUE_NAME, { connection: options.connection, prefix: options.prefix });
@@ -176,17 +175,13 @@ export class DeliveryEngine {
 
   private deliverDirectly(data: JobData): void {
     const key = `${data.outboxId}.${data.seq}`;
-    this.direct.add(key);
     // On the next turn: `schedule` may be called inside the transaction that bumped the sequence, which must
     // commit first (a rolled-back bump leaves a sequence no row has, and the delivery finds nothing to do).
     const run = new Promise((resolve) => setImmediate(resolve))
       .then(() => this.process(data))
       .catch((error) => this.options.log?.warn({ err: (error as Error).message, outboxId: data.outboxId }, 'delivery failed before it was settled; the reconciler will retry it'))
-      .finally(() => {
-        this.direct.delete(key);
-        this.directRuns.delete(run);
-      });
-    this.directRuns.add(run);
+      .finally(() => this.direct.delete(key));
+    this.direct.set(key, run);
   }
 
   /** Waits until the jobs handed to Redis so far are there (for short-lived processes such as the CLI). */
@@ -201,7 +196,7 @@ export class DeliveryEngine {
     // Rows scheduled or settled after this moment may have jobs the snapshot below does not show yet: they are
     // left to the next round rather than given a second job (which would send the same message twice).
     const snapshotAt = new Date(Date.now() - 1000).toISOString();
-    const live = new Set<string>(this.direct);
+    const live = new Set<string>(this.direct.keys());
     const states = ['waiting', 'delayed', 'active', 'prioritized', 'waiting-children'] as const;
     const page = 1000;
     for (let start = 0; ; start += page) {
@@ -240,7 +235,7 @@ export class DeliveryEngine {
     if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
     const graceful = (async () => {
       await this.flush();
-      while (this.directRuns.size > 0) await Promise.allSettled([...this.directRuns]);
+      while (this.direct.size > 0) await Promise.allSettled([...this.direct.values()]);
       await this.worker?.close();
       await this.queue.close();
     })();

@@ -18,7 +18,7 @@ import { statement, type Db } from './database.ts';
  */
 export class WalSync {
   readonly #walFile: string;
-  readonly #db: Db | undefined;
+  readonly #db: Db;
   #running: Promise<void> | undefined;
   /** Changes counted (`total_changes()`) when the running fsync started: every commit up to them is in it. */
   #runningMark = -1;
@@ -29,10 +29,10 @@ export class WalSync {
   #fd: number | undefined;
 
   /**
-   * With the connection, a caller whose commits an fsync already covers (none since it started) need not wait for
-   * another: the connection's change counter tells. Without it, every caller gets an fsync that starts after it.
+   * The connection's change counter tells whether a caller has commits no fsync covers yet: one that has none need
+   * not wait for another fsync.
    */
-  constructor(databaseFile: string, db?: Db) {
+  constructor(databaseFile: string, db: Db) {
     this.#walFile = `${databaseFile}-wal`;
     this.#db = db;
   }
@@ -74,11 +74,11 @@ export class WalSync {
   /**
    * The connection's count of changed rows since it opened, which grows with every commit that changes anything.
    * Undefined inside a transaction (the count includes changes not yet committed, which no fsync covers yet) and
-   * without a connection.
+   * once the connection is closed.
    */
   #changes(): number | undefined {
     const db = this.#db;
-    if (!db || !db.open || db.inTransaction) return undefined;
+    if (!db.open || db.inTransaction) return undefined;
     return (statement(db, 'SELECT total_changes() AS n').get() as { n: number }).n;
   }
 
