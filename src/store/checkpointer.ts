@@ -15,9 +15,13 @@ import type { Db } from './database.ts';
  * PASSIVE alone never lets the WAL start over under steady load: SQLite reuses the WAL from its beginning only when
  * a write begins while every frame is in the database file, and a checkpoint running beside a busy writer always
  * ends a few frames behind (measured: 575 MiB of WAL after 25 s at 200 documents/s). So once the WAL holds
- * `restartFrames`, the gateway's own connection finishes each worker checkpoint on the event loop: only the frames
- * written since the worker's began (tens of KB, one short fsync of the database file, where the worker's copied
- * megabytes), and its next commit restarts the WAL.
+ * `restartFrames`, the gateway's own connection finishes a worker checkpoint on the event loop with a RESTART
+ * checkpoint: it copies only the frames written since the worker's began (the worker copied the megabytes),
+ * waits a moment for the other connections (serve's delivery thread, a worker process, a reader) to pause, and
+ * starts the WAL over itself. An earlier PASSIVE finish left the restart to our next commit, which a second
+ * writer's commits kept from happening: beside the delivery thread the WAL grew to the fallback threshold every
+ * few seconds, with a blocking finish on every tick meanwhile. A finish still blocks the event loop (measured
+ * 5-48 ms on a busy disk, mostly its two fsyncs).
  *
  * Durability does not change: SQLite syncs the WAL before a checkpoint copies it and the database file before
  * the WAL is reused, whichever connection checkpoints. If the worker cannot run, the gateway's own connection
@@ -26,7 +30,7 @@ import type { Db } from './database.ts';
 export interface CheckpointerOptions {
   /** How often the worker checkpoints (ms). A checkpoint with nothing new to copy costs no I/O. */
   readonly intervalMs?: number;
-  /** From this many frames in the WAL on, the gateway's connection finishes each worker checkpoint (see below). */
+  /** From this many frames in the WAL on, the gateway's connection finishes a worker checkpoint (see above). */
   readonly restartFrames?: number;
   readonly log?: { warn(o: object, m?: string): void };
 }
@@ -34,13 +38,21 @@ export interface CheckpointerOptions {
 /** A few dozen exchanges' pages at a time on a busy gateway: small checkpoints, two fsyncs each, off the event loop. */
 const DEFAULT_INTERVAL_MS = 200;
 /**
- * About 16 MiB of WAL, four times SQLite's own threshold: each finish costs the event loop a short fsync of the
- * database file, and at 4,000 frames a busy gateway (about 1,500 frames a second at 200 documents/s) finishes
- * once every two to three seconds instead of every second.
+ * About 16 MiB of WAL, four times SQLite's own threshold: a busy gateway (about 5,000 frames a second at 200
+ * documents/s with its delivery thread) finishes about once a second. A longer WAL makes every read dearer: with
+ * 16,000 frames both gateways spent about 8 % more CPU per document in the pipeline benchmark (two alternating
+ * pairs of runs), and the accept p99 was worse although the pauses came a quarter as often.
  */
 const DEFAULT_RESTART_FRAMES = 4000;
 
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/** How long a finish waits for the other connections to pause (ms); busy, it is tried again later. */
+const FINISH_BUSY_TIMEOUT_MS = 20;
+
+/** After a finish found the database busy, the next waits this long, doubling, at most FINISH_BACKOFF_MAX_MS. */
+const FINISH_BACKOFF_MS = 250;
+const FINISH_BACKOFF_MAX_MS = 5000;
 
 /** What a checkpoint found: frames in the WAL and frames of it now in the database file (SQLite's own counts). */
 export interface CheckpointResult {
@@ -94,6 +106,9 @@ export class Checkpointer {
   #restarts = 0;
   #inCommits = false;
   #fallbacks = 0;
+  /** Finishes in a row that found the database busy (a long reader, another process writing), and when to try next. */
+  #busyFinishes = 0;
+  #nextFinishAt = 0;
   readonly #asked = new Map<number, { resolve(r: CheckpointResult): void; reject(e: Error): void }>();
   /** Resolves when the worker has opened its connection (or has failed to: then the fallback is in place). */
   readonly ready: Promise<void>;
@@ -139,16 +154,17 @@ export class Checkpointer {
     this.#worker.on('exit', (code) => fallBack(`exit code ${code}`));
   }
 
-  /** Times the gateway's connection finished a checkpoint so that the WAL could start over (tests, benchmarks). */
+  /** Times the gateway's connection finished a checkpoint and started the WAL over (tests, benchmarks). */
   get restarts(): number {
     return this.#restarts;
   }
 
   /**
    * After each worker checkpoint: from `restartFrames` on, finish it here so the WAL can start over. When that keeps
-   * failing (another process writing to the same database all the time, as `serve` beside `seos-gateway worker`
-   * does: measured, the WAL passed 680 MiB in 30 s) and the WAL reaches four times as many frames, SQLite's own
-   * checkpoints in the commits are switched back on until the WAL has started over; they kept it near 6 MiB there.
+   * failing (a reader that stays in its transaction; before the RESTART finish, also another process writing all
+   * the time, as `serve` beside `seos-gateway worker` does: measured, the WAL passed 680 MiB in 30 s) and the WAL
+   * reaches four times as many frames, SQLite's own checkpoints in the commits are switched back on until the WAL
+   * has started over.
    */
   #afterWorkerCheckpoint(frames: number, restartFrames: number, log?: { warn(o: object, m?: string): void }): void {
     if (this.#stopped || !this.db.open) return;
@@ -171,12 +187,22 @@ export class Checkpointer {
   }
 
   #finishOnOwnConnection(log?: { warn(o: object, m?: string): void }): void {
-    if (this.#stopped || !this.db.open || this.db.inTransaction) return;
+    if (this.#stopped || !this.db.open || this.db.inTransaction || Date.now() < this.#nextFinishAt) return;
+    const busyTimeout = this.db.pragma('busy_timeout', { simple: true }) as number;
     try {
-      const [row] = this.db.pragma('wal_checkpoint(PASSIVE)') as CheckpointResult[];
-      if (row && row.checkpointed === row.log) this.#restarts++;
+      this.db.pragma(`busy_timeout = ${FINISH_BUSY_TIMEOUT_MS}`);
+      const [row] = this.db.pragma('wal_checkpoint(RESTART)') as Array<CheckpointResult & { busy: number }>;
+      if (row && row.busy === 0) {
+        this.#restarts++;
+        this.#busyFinishes = 0;
+      } else {
+        // Someone stays in the way: do not pause the event loop again at the next tick.
+        this.#nextFinishAt = Date.now() + Math.min(FINISH_BACKOFF_MAX_MS, FINISH_BACKOFF_MS * 2 ** this.#busyFinishes++);
+      }
     } catch (error) {
       log?.warn({ err: (error as Error).message }, 'WAL checkpoint failed; will retry');
+    } finally {
+      this.db.pragma(`busy_timeout = ${busyTimeout}`);
     }
   }
 

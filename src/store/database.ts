@@ -43,6 +43,11 @@ export interface OpenDatabaseOptions {
   readonly groupCommit?: boolean;
   /** Where the checkpoint worker reports trouble (group commit only). */
   readonly log?: { warn(o: object, m?: string): void };
+  /**
+   * False: this connection never checkpoints, because another connection of the same process (the serve
+   * thread's, with its checkpoint worker) does it for the whole database. Group commit only.
+   */
+  readonly checkpoints?: boolean;
 }
 
 export function openDatabase(file: string, options: OpenDatabaseOptions = {}): Db {
@@ -56,7 +61,10 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
   immediateByDefault(db);
   migrate(db, options.migrations ?? MIGRATIONS);
   // A serving gateway also moves checkpoints off its event loop (store/checkpointer.ts).
-  if (groupCommit) attachWalSync(db, new WalSync(path.resolve(file), db), new Checkpointer(db, path.resolve(file), { log: options.log }));
+  if (groupCommit && options.checkpoints === false) {
+    db.pragma('wal_autocheckpoint = 0');
+    attachWalSync(db, new WalSync(path.resolve(file), db));
+  } else if (groupCommit) attachWalSync(db, new WalSync(path.resolve(file), db), new Checkpointer(db, path.resolve(file), { log: options.log }));
   return db;
 }
 

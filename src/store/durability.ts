@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import type { Checkpointer } from './checkpointer.ts';
 import { statement, type Db } from './database.ts';
 
+/** WAL fsyncs one connection runs at once (see `WalSync.sync`). */
+const MAX_CONCURRENT_FSYNCS = 2;
+
 /**
  * Group commit for a SQLite database in WAL mode opened with `synchronous = NORMAL`.
  *
@@ -19,14 +22,14 @@ import { statement, type Db } from './database.ts';
 export class WalSync {
   readonly #walFile: string;
   readonly #db: Db;
-  #running: Promise<void> | undefined;
-  /** Changes counted (`total_changes()`) when the running fsync started: every commit up to them is in it. */
-  #runningMark = -1;
+  /** The fsyncs under way, oldest first, each with the changes counted (`total_changes()`) when it started. */
+  readonly #running: Array<{ readonly mark: number; readonly run: Promise<void> }> = [];
   /** Changes counted when the last completed fsync started: every commit up to them is on disk. */
   #durableMark = -1;
   #next: Promise<void> | undefined;
   #syncs = 0;
   #fd: number | undefined;
+  #opening: Promise<number> | undefined;
 
   /**
    * The connection's change counter tells whether a caller has commits no fsync covers yet: one that has none need
@@ -44,15 +47,20 @@ export class WalSync {
 
   /**
    * Resolves once every commit made before the call is on disk: at once when the last completed fsync started
-   * after the connection's last change, with the running fsync when that one did, and otherwise with the next one,
-   * which all callers arriving meanwhile share (their commits may have come after the running fsync started).
+   * after the connection's last change, with a running fsync when one did, and otherwise with a new one: started
+   * at once while fewer than two run, else the next after them, which all callers arriving meanwhile share.
    */
   sync(): Promise<void> {
     const mark = this.#changes();
     if (mark !== undefined && mark <= this.#durableMark) return Promise.resolve();
-    if (this.#running && mark !== undefined && mark <= this.#runningMark) return this.#running;
-    if (!this.#running) return this.#start();
-    this.#next ??= this.#running.then(
+    const covering = mark === undefined ? undefined : this.#running.find((r) => r.mark >= mark);
+    if (covering) return covering.run;
+    // A commit that came after the running fsync started does not wait for it to finish before its own starts:
+    // under load an fsync takes milliseconds (the disk is also taking checkpoints and the peer's syncs), and
+    // waiting for one and then doing another doubled the accept tail. Two at most; later callers share the next.
+    if (this.#running.length < MAX_CONCURRENT_FSYNCS) return this.#start();
+    const newest = this.#running[this.#running.length - 1].run;
+    this.#next ??= newest.then(
       () => { this.#next = undefined; return this.#start(); },
       () => { this.#next = undefined; return this.#start(); },
     );
@@ -65,9 +73,8 @@ export class WalSync {
     const mark = this.#changes() ?? -1;
     const run = this.#fsync()
       .then(() => { this.#durableMark = Math.max(this.#durableMark, mark); })
-      .finally(() => { if (this.#running === run) this.#running = undefined; });
-    this.#running = run;
-    this.#runningMark = mark;
+      .finally(() => { this.#running.splice(this.#running.findIndex((r) => r.run === run), 1); });
+    this.#running.push({ mark, run });
     return run;
   }
 
@@ -86,8 +93,11 @@ export class WalSync {
     // The WAL keeps its inode while any connection is open (SQLite resets it in place after a checkpoint and
     // deletes it only when the last connection closes), so one descriptor serves every sync.
     if (this.#fd === undefined) {
+      // Concurrent first fsyncs share one open.
+      this.#opening ??= new Promise<number>((resolve, reject) => fs.open(this.#walFile, 'r', (e, fd) => (e ? reject(e) : resolve(fd))))
+        .finally(() => { this.#opening = undefined; });
       try {
-        this.#fd = await new Promise<number>((resolve, reject) => fs.open(this.#walFile, 'r', (e, fd) => (e ? reject(e) : resolve(fd))));
+        this.#fd = await this.#opening;
       } catch (error) {
         // No WAL file: every commit is already in the database file (checkpointed and synced by SQLite).
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
@@ -105,7 +115,7 @@ export class WalSync {
   async close(): Promise<void> {
     const fd = this.#fd;
     this.#fd = undefined;
-    await this.#running?.catch(() => undefined);
+    await Promise.allSettled(this.#running.map((r) => r.run));
     if (fd !== undefined) await new Promise<void>((resolve) => fs.close(fd, () => resolve()));
   }
 }
