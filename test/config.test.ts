@@ -127,6 +127,19 @@ describe('loadConfig', () => {
       }
     });
 
+    it('a direct-delivery limit that is not a whole number from 0 to 100000', () => {
+      expect(loadConfig({ file: writeConfig({ delivery: { directLimit: 0 } }), env: {} }).delivery.directLimit).toBe(0);
+      for (const bad of [-1, 2.5, '1000', 100_001]) {
+        expect(configError({ file: writeConfig({ delivery: { directLimit: bad } }), env: {} })).toMatch(/^\$\.delivery\.directLimit: expected an integer from 0 to 100000/);
+      }
+    });
+
+    it('a delivery-thread switch that is not true or false', () => {
+      expect(loadConfig({ env: {} }).delivery.thread).toBe(true);
+      expect(loadConfig({ file: writeConfig({ delivery: { thread: false } }), env: {} }).delivery.thread).toBe(false);
+      expect(configError({ file: writeConfig({ delivery: { thread: 'no' } }), env: {} })).toMatch(/^\$\.delivery\.thread: expected true or false/);
+    });
+
     it('a __proto__ key (prototype pollution attempt)', () => {
       const detail = configError({ file: writeConfig('{"__proto__": {"allowRemote": true}, "host": "0.0.0.0"}'), env: {} });
       expect(detail).toMatch(/^\$\.__proto__: unknown key/);

@@ -311,6 +311,33 @@ describe('order per RNU across a restart', () => {
   });
 });
 
+describe('with serve\'s delivery thread', () => {
+  it('delivers large batches each event once and in order per RNU when the thread takes the rows serve hands it', async () => {
+    // What `seos-gateway serve` runs: the deliveries on their own thread, which takes each row serve schedules. A
+    // carrier job there claims ready events as companions while serve is still handing the same rows over.
+    await net.alfa.stop();
+    const logStream = new Writable({ write(chunk, _enc, done) { net.alfa.logs.push(String(chunk)); done(); } });
+    net.alfa.gateway = await createGateway(loadConfig({ file: net.alfa.configPath, env: {} }), {
+      logStream, deliveryThread: { configFile: net.alfa.configPath, env: {} },
+    });
+    await net.alfa.gateway.start();
+    const rnus = Array.from({ length: 200 }, () => rnu('THREAD'));
+    const statuses = ['RECEIVED', 'REGISTERED', 'IN_PROGRESS', 'RESULT_READY', 'RESULT_SENT'];
+    const before = { posts: sim.stats.posts, duplicates: sim.stats.duplicates };
+    // Four requests at once, 250 events each (every RNU's five events in one of them).
+    const requests = Array.from({ length: 4 }, (_, k) => rnus.slice(k * 50, (k + 1) * 50)
+      .flatMap((r) => statuses.map((status, i) => ({ rnu: r, status, occurredAt: at(2000 + i), serviceCode: '2079' }))));
+    const answers = await Promise.all(requests.map((events) => alfa('POST', '/v1/services/events', { json: { events } })));
+    for (const a of answers) expect(a.status, a.text).toBe(200);
+    await eventually(() => rnus.every((r) => delivered(net.alfa, r) === 5), 'all 1,000 delivered', 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // time enough for a second sending to show
+    expect(sim.stats.posts - before.posts).toBe(1000); // each event sent once
+    expect(sim.stats.duplicates - before.duplicates).toBe(0);
+    expect(sim.orderViolations().filter((v) => rnus.includes(v.rnu))).toEqual([]);
+    for (const r of rnus) expect(sim.events(r).map((e) => e.occurredAt)).toEqual(statuses.map((_, i) => at(2000 + i)));
+  }, 90_000);
+});
+
 describe('personal data', () => {
   it('never writes an RNU, a description or a registration number into the operational logs', async () => {
     const r = rnu('LOGS');

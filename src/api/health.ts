@@ -16,6 +16,8 @@ export interface ReadinessDeps {
   /** Absent when participants come only from the configuration. */
   readonly registry?: { lastSync(): { lastIncrementalAt?: string; lastFullAt?: string }; maxAgeMs: number };
   readonly metrics: Registry;
+  /** serve with a delivery thread: whether it runs (deliveries stop while it starts again after a crash). */
+  readonly deliveryThreadRunning?: () => boolean;
 }
 
 type Check = { ok: boolean; [key: string]: unknown };
@@ -56,6 +58,7 @@ export function registerHealthRoutes(app: FastifyInstance, deps: ReadinessDeps):
     }
     const outbox = Object.fromEntries((deps.db.prepare('SELECT state, COUNT(*) AS n FROM outbox GROUP BY state').all() as Array<{ state: string; n: number }>).map((r) => [r.state, r.n]));
     checks.deliveries = { ok: true, pending: outbox.pending ?? 0, failed: outbox.failed ?? 0, dead: outbox.dead ?? 0 };
+    if (deps.deliveryThreadRunning) checks.deliveryThread = { ok: deps.deliveryThreadRunning() };
     const ready = Object.values(checks).every((c) => c.ok);
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks });
   });

@@ -7,7 +7,7 @@ import { buildServer, createLogger } from '../api/server.ts';
 import { DeliveryLog } from '../audit/index.ts';
 import type { GatewayConfig } from '../config/index.ts';
 import { readTlsFiles } from '../config/tls-files.ts';
-import { DeliveryEngine } from '../delivery/engine.ts';
+import { DeliveryEngine, type DeliveryOutcome, type HandedOff } from '../delivery/engine.ts';
 import type { OutboxRow } from '../delivery/outbox.ts';
 import { GatewayError } from '../errors/index.ts';
 import { loadSigningIdentity, type SigningIdentity } from '../pki/index.ts';
@@ -20,6 +20,7 @@ import { createSeosClient } from '../seos/soap/index.ts';
 import type { SsevChannel } from '../ssev/index.ts';
 import { WEBHOOK_KIND, createWebhookHandler, createWebhookNotifier } from '../webhooks/index.ts';
 import { withRnuOnTheWire } from '../ejournal/carried-rnu.ts';
+import { DeliveryThread } from './delivery-thread.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { registerHealthRoutes } from '../api/health.ts';
@@ -39,6 +40,15 @@ export interface GatewayOptions {
    * worker: delivery workers only; cli: neither, for a command that changes something and hands it to Redis.
    */
   readonly mode?: 'serve' | 'worker' | 'cli';
+  /**
+   * serve: run the deliveries on a thread of their own, built from this configuration file (see
+   * delivery-thread.ts). Without it they share the event loop that answers the API.
+   */
+  readonly deliveryThread?: { readonly configFile: string | undefined; readonly env?: Readonly<Record<string, string | undefined>> };
+  /** Inside serve's delivery thread: serve's connection checkpoints the database for both (see OpenDatabaseOptions). */
+  readonly checkpoints?: boolean;
+  /** Every settled delivery attempt, besides this gateway's own metrics (the delivery thread reports them to serve). */
+  readonly attempted?: (entry: OutboxRow, outcome: DeliveryOutcome) => void;
 }
 
 export interface Gateway {
@@ -56,6 +66,8 @@ export interface Gateway {
   readonly registrySync?: RegistrySync;
   /** SSEV, the second channel, when `ssev.enabled`. */
   readonly ssev?: SsevChannel;
+  /** serve's delivery thread, once started (`GatewayOptions.deliveryThread`). */
+  readonly deliveryThread: DeliveryThread | undefined;
   start(): Promise<{ apiUrl: string; seosUrl: string }>;
   stop(): Promise<void>;
 }
@@ -67,7 +79,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const logger = createLogger(config.logLevel, options.logStream);
   const identity = loadIdentity(config);
   // Serving and worker processes group their commits (see store/durability.ts); a CLI command syncs each commit.
-  const db = openDatabase(path.join(config.dataDir, 'gateway.db'), { groupCommit: mode !== 'cli', log: logger });
+  const db = openDatabase(path.join(config.dataDir, 'gateway.db'), { groupCommit: mode !== 'cli', log: logger, ...(options.checkpoints === false ? { checkpoints: false } : {}) });
   const spool = openGatewayStore(config.dataDir, 'spool', db, config.contentInDatabaseMaxBytes);
   const archive = openGatewayStore(config.dataDir, 'archive', db, config.contentInDatabaseMaxBytes);
   const log = new DeliveryLog(db);
@@ -99,7 +111,14 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   let engine!: DeliveryEngine;
   // Scheduled once the current synchronous transaction has committed, never from inside it.
   const schedule = (entry: OutboxRow) => setImmediate(() => engine.schedule(entry));
-  const metrics = createGatewayMetrics(db, () => engine.queueCounts());
+  const inProcessDeliveries = mode === 'worker' || (mode === 'serve' && config.delivery.inProcessWorkers);
+  const threadOptions = mode === 'serve' && config.delivery.inProcessWorkers ? options.deliveryThread : undefined;
+  let thread: DeliveryThread | undefined;
+  const queueCounts = async () => {
+    const [counts, held] = await Promise.all([engine.queueCounts(), thread?.counts()]);
+    return held ? { ...counts, active: (counts.active ?? 0) + held.active, waiting: (counts.waiting ?? 0) + held.waiting } : counts;
+  };
+  const metrics = createGatewayMetrics(db, queueCounts);
   // eJournal, when configured: automatic events (a lifecycle listener), their delivery handler and API routes.
   const ejournal = config.ejournal.enabled
     ? (await import('./ejournal-wiring.ts')).createEjournalWiring(config, { db, log, schedule: (entry) => engine.schedule(entry) })
@@ -142,11 +161,16 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     destinationPolicy: { downAfter: config.delivery.downAfterFailures, probeIntervalMs: config.delivery.probeIntervalMs },
     concurrency: config.delivery.concurrency,
     perDestinationConcurrency: config.delivery.perDestinationConcurrency,
+    directLimit: config.delivery.directLimit,
     reconcileIntervalMs: config.delivery.reconcileIntervalMs,
     lockDurationMs: config.delivery.lockDurationMs,
-    runWorker: mode === 'worker' || (mode === 'serve' && config.delivery.inProcessWorkers),
+    runWorker: inProcessDeliveries && !threadOptions,
+    ...(threadOptions ? { handOff: (job: HandedOff) => thread?.handOff(job) ?? false, reconcile: false } : {}),
     events: {
-      attempted: (entry, outcome) => metrics.attempt(entry, outcome),
+      attempted: (entry, outcome) => {
+        metrics.attempt(entry, outcome);
+        options.attempted?.(entry, outcome);
+      },
       // Each channel settles its own dead entries (SSEV's by kind); the SEOS outbound settles the rest (webhooks too).
       dead: (entry, code, detail) => {
         if (ejournal?.markDead(entry, code)) return; // an eJournal event: logged, held for the operator (resend or skip)
@@ -181,7 +205,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
     return payload;
   });
   registerHealthRoutes(api, {
-    db, queueCounts: () => engine.queueCounts(), certificate: identity.certificate, metrics: metrics.registry,
+    db, queueCounts, certificate: identity.certificate, metrics: metrics.registry,
+    ...(threadOptions ? { deliveryThreadRunning: () => thread?.running ?? false } : {}),
     ...(registrySync ? { registry: { lastSync: () => directory.lastSync(), maxAgeMs: 3 * config.registry.syncIntervalMinutes * 60_000 } } : {}),
   });
   // The records-system REST API (/v1, OpenAPI at /docs); loaded only where it listens, to keep CLI start-up short.
@@ -208,10 +233,17 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   let stopped = false;
   return {
     config, db, directory, engine, outbound, api, seos, archive, spool, log, identity, registrySync, ...(ssev ? { ssev: ssev.channel } : {}),
+    get deliveryThread() { return thread; },
     async start() {
       if (mode === 'cli') return { apiUrl: '', seosUrl: '' };
       await engine.start();
       if (mode === 'worker') return { apiUrl: '', seosUrl: '' };
+      if (threadOptions) {
+        thread = await DeliveryThread.start({
+          configFile: threadOptions.configFile, ...(threadOptions.env ? { env: threadOptions.env } : {}), log: logger.child({ component: 'delivery-thread' }),
+          attempted: (attempt) => metrics.attempt(attempt, attempt),
+        });
+      }
       registrySync?.start();
       statusPoller.start();
       // Files of messages that were arriving when the previous run stopped were never answered: the senders retry.
@@ -229,6 +261,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       await registrySync?.stop();
       statusPoller.stop();
       await ssev?.close(); // SSEV polling stopped and its work in flight finished before the engine and the database
+      await thread?.stop();
       await engine.close();
       ejournal?.close();
       client.close();

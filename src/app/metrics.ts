@@ -11,7 +11,7 @@ export interface GatewayMetrics {
   readonly registry: Registry;
   documentAccepted(channel: string): void;
   documentReceived(channel: string): void;
-  attempt(entry: OutboxRow, outcome: DeliveryOutcome): void;
+  attempt(entry: Pick<OutboxRow, 'kind' | 'createdAt'>, outcome: Pick<DeliveryOutcome, 'result'> & { readonly code?: string }): void;
 }
 
 export function createGatewayMetrics(db: Db, queueCounts: () => Promise<Record<string, number>>): GatewayMetrics {
@@ -51,8 +51,8 @@ export function createGatewayMetrics(db: Db, queueCounts: () => Promise<Record<s
       if (outcome.result === 'delivered') {
         delivered.inc({ kind: entry.kind });
         latency.observe({ kind: entry.kind }, Math.max(0, (Date.now() - new Date(entry.createdAt).getTime()) / 1000));
-      } else if (outcome.result === 'failed') failed.inc({ kind: entry.kind, code: outcome.code });
-      else if (outcome.result === 'retry') retries.inc({ kind: entry.kind, code: outcome.code });
+      } else if (outcome.result === 'failed') failed.inc({ kind: entry.kind, code: outcome.code ?? '' });
+      else if (outcome.result === 'retry') retries.inc({ kind: entry.kind, code: outcome.code ?? '' });
     },
   };
 }

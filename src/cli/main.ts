@@ -52,7 +52,7 @@ function registerServeCommand(program: Command): void {
         await stopped;
         return;
       }
-      const gateway = await createGateway(config);
+      const gateway = await createGateway(config, config.delivery.thread ? { deliveryThread: { configFile: options.config } } : {});
       // Handlers go in before listen so that a signal arriving during start-up is not lost.
       const stopped = closeOnSignal({ close: () => gateway.stop(), log: gateway.api.log });
       const { apiUrl, seosUrl } = await gateway.start();

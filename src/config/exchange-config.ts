@@ -69,12 +69,16 @@ export interface DeliveryConfig {
   readonly retry: { readonly firstDelayMs: number; readonly factor: number; readonly maxAttempts: number; readonly jitter: number; readonly maxDelayMs: number };
   readonly concurrency: number;
   readonly perDestinationConcurrency: number;
+  /** Deliveries due now that a worker process holds in memory instead of queueing a job (0: always queue). */
+  readonly directLimit: number;
   readonly downAfterFailures: number;
   readonly probeIntervalMs: number;
   readonly reconcileIntervalMs: number;
   readonly statusPollIntervalMs: number;
   /** False when deliveries run in separate `seos-gateway worker` processes. */
   readonly inProcessWorkers: boolean;
+  /** serve's deliveries on a thread of their own (true), or on the event loop that answers the API. */
+  readonly thread: boolean;
   /** A delivery held by a crashed process is taken up again after about this long. */
   readonly lockDurationMs: number;
 }
@@ -95,8 +99,8 @@ export const EXCHANGE_DEFAULTS: ExchangeConfig = {
   registry: { allowInsecureHttp: false, syncIntervalMinutes: 10, fullSyncHours: 24, participants: [] },
   delivery: {
     retry: { firstDelayMs: 15 * 60_000, factor: 2, maxAttempts: 10, jitter: 0.1, maxDelayMs: 7 * 24 * 3600_000 },
-    concurrency: 16, perDestinationConcurrency: 4, downAfterFailures: 5, probeIntervalMs: 5 * 60_000,
-    reconcileIntervalMs: 60_000, statusPollIntervalMs: 3600_000, inProcessWorkers: true, lockDurationMs: 30_000,
+    concurrency: 16, perDestinationConcurrency: 4, directLimit: 1000, downAfterFailures: 5, probeIntervalMs: 5 * 60_000,
+    reconcileIntervalMs: 60_000, statusPollIntervalMs: 3600_000, inProcessWorkers: true, thread: true, lockDurationMs: 30_000,
   },
 };
 
@@ -203,9 +207,9 @@ export const EXCHANGE_READERS: FieldReaders<ExchangeInput> = {
       firstDelayMs: readInt(0, 30 * 24 * 3600_000), factor: readNumber(1, 10), maxAttempts: readInt(1, 1000),
       jitter: readNumber(0, 1), maxDelayMs: readInt(0, 90 * 24 * 3600_000),
     }),
-    concurrency: readInt(1, 1000), perDestinationConcurrency: readInt(1, 1000), downAfterFailures: readInt(1, 1000),
+    concurrency: readInt(1, 1000), perDestinationConcurrency: readInt(1, 1000), directLimit: readInt(0, 100_000), downAfterFailures: readInt(1, 1000),
     probeIntervalMs: readInt(100, 24 * 3600_000), reconcileIntervalMs: readInt(100, 3600_000),
-    statusPollIntervalMs: readInt(1000, 30 * 24 * 3600_000), inProcessWorkers: readBoolean, lockDurationMs: readInt(1000, 600_000),
+    statusPollIntervalMs: readInt(1000, 30 * 24 * 3600_000), inProcessWorkers: readBoolean, thread: readBoolean, lockDurationMs: readInt(1000, 600_000),
   }),
 };
 

@@ -12,8 +12,9 @@ import { DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry-poli
  * (outbox id + job sequence); the row is the truth. A job whose sequence is not the row's current one is stale
  * and does nothing, so a reconciler may re-schedule freely: at boot and on a timer it gives every pending row
  * without a live job a new one, which is how a Redis flush or restart loses nothing. A row due now, scheduled in
- * a process that runs a worker, is delivered there without a job (see `schedule`); retries, delayed rows and rows
- * scheduled by a process that only accepts go through the queue.
+ * a process that runs a worker, is delivered there without a job (see `schedule`), and serve hands such a row to
+ * its delivery thread by message (`handOff`); retries, delayed rows and rows scheduled by a process that only
+ * accepts go through the queue.
  *
  * Handlers say what happened as a typed outcome; the engine applies the retry policy, destination health and
  * the handler's own changes in one transaction with the attempt record.
@@ -78,6 +79,11 @@ export interface DeliveryEngineOptions {
   readonly concurrency?: number;
   /** Deliveries to one destination at once, per process. */
   readonly perDestinationConcurrency?: number;
+  /**
+   * Deliveries this process holds without a queue job, in flight or waiting for a slot at their destination
+   * (see `schedule`). Beyond it, rows due now go through the queue. 0 sends every row through the queue.
+   */
+  readonly directLimit?: number;
   readonly reconcileIntervalMs?: number;
   /**
    * How long a worker holds a job without renewing its lock. A job held by a killed process is taken up again
@@ -86,11 +92,20 @@ export interface DeliveryEngineOptions {
   readonly lockDurationMs?: number;
   /** False for a process that only accepts (its jobs run in `seos-gateway worker` processes). */
   readonly runWorker?: boolean;
+  /**
+   * In an engine without a worker: offers a row due now, with the job sequence this engine gave it, to the
+   * delivery thread of the same process (`takeHandOff` there). False, when the thread is not running, sends it
+   * through the queue instead.
+   */
+  readonly handOff?: (job: HandedOff) => boolean;
+  /** False where another engine of this process reconciles (the delivery thread's, which alone sees its held rows). */
+  readonly reconcile?: boolean;
   readonly events?: DeliveryEvents;
   readonly log?: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void };
 }
 
 export const QUEUE_NAME = 'delivery';
+const DEFAULT_DIRECT_LIMIT = 1000;
 
 interface Applied {
   readonly row: OutboxRow;
@@ -104,6 +119,9 @@ interface JobData {
   seq: number;
 }
 
+/** A row due now, handed from serve's engine to its delivery thread's: the job sequence serve gave it. */
+export type HandedOff = Readonly<JobData>;
+
 export class DeliveryEngine {
   private readonly queue: Queue<JobData>;
   private worker: Worker<JobData> | undefined;
@@ -114,6 +132,8 @@ export class DeliveryEngine {
   private readonly adding = new Set<Promise<unknown>>();
   /** Deliveries this process started without a queue job (`schedule`'s fast path), by `<outbox id>.<job seq>`. */
   private readonly direct = new Map<string, Promise<unknown>>();
+  /** Of those, how many hold a destination slot (the rest wait for one). */
+  private directActive = 0;
 
   constructor(private readonly options: DeliveryEngineOptions) {
     this.queue = new Queue<JobData>(QUEUE_NAME, { connection: options.connection, prefix: options.prefix });
@@ -134,6 +154,7 @@ export class DeliveryEngine {
       });
       this.worker.on('error', (error) => this.options.log?.warn({ err: error.message }, 'delivery worker error'));
     }
+    if (this.options.reconcile === false) return;
     await this.reconcile().catch((error) => this.options.log?.warn({ err: (error as Error).message }, 'reconcile failed; will retry'));
     const interval = this.options.reconcileIntervalMs ?? 60_000;
     const tick = () => {
@@ -150,9 +171,12 @@ export class DeliveryEngine {
    * Gives a committed outbox row its job. Safe to call after the commit that created the row, best effort:
    * if Redis is unreachable the reconciler schedules it later, so callers never wait for Redis to answer.
    *
-   * A row due now, in a process that runs a delivery worker with a slot free, is delivered here directly, without
-   * a queue job: a job costs three Redis scripts (add, take, finish), which were the largest single cost of a
-   * busy exchange after SQLite (about an eighth of all CPU, Redis included). Nothing else changes: the row still
+   * A row due now, in a process that runs a delivery worker, is delivered here directly, without a queue job, as
+   * long as fewer than `directLimit` such deliveries are held: a job costs three Redis scripts (add, take,
+   * finish), which were the largest single cost of a busy exchange after SQLite (about an eighth of all CPU, Redis
+   * included). The limit is large (a held delivery is a row id waiting for its destination's slot) because a
+   * small one made the system bistable: a short delay at the peer filled it, every later row took the dearer
+   * queue path, and the extra work kept the backlog up for seconds. Nothing else changes: the row still
    * carries the job sequence that owns it, the attempt is settled the same way, and a delivery lost with the
    * process is found by the reconciler like a lost job (at start and every `reconcileIntervalMs`). Another
    * process's reconciler cannot see these deliveries: with several worker processes, one still in flight a second
@@ -160,15 +184,41 @@ export class DeliveryEngine {
    * the document's current status, and only the attempt holding the row's current sequence settles it.
    */
   schedule(entry: Pick<OutboxRow, 'id' | 'nextAttemptAt'>): void {
+    // The sequence is bumped now, in the caller's transaction if there is one: whatever claims the row after this
+    // (an eJournal carrier taking it as a companion) bumps it again, and this job then does nothing.
     const seq = bumpJobSeq(this.options.db, entry.id);
     const delay = Math.max(0, new Date(entry.nextAttemptAt).getTime() - Date.now());
-    if (delay === 0 && this.worker && !this.closing && this.direct.size < (this.options.concurrency ?? 16)) {
-      this.deliverDirectly({ outboxId: entry.id, seq });
+    const job = { outboxId: entry.id, seq };
+    if (delay === 0 && !this.worker && !this.closing && this.options.handOff) {
+      // On the next turn (as `deliverDirectly` explains): after our commit, and never for a rolled-back bump.
+      const handing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        if (!this.options.handOff!(job)) this.addJob(job, 0);
+      });
+      this.adding.add(handing);
+      void handing.finally(() => this.adding.delete(handing));
       return;
     }
-    const adding = this.queue.add('deliver', { outboxId: entry.id, seq }, {
-      jobId: `${entry.id}.${seq}`, delay, removeOnComplete: true, removeOnFail: 1000, attempts: 1,
-    }).catch((error) => this.options.log?.warn({ err: (error as Error).message, outboxId: entry.id }, 'could not enqueue; the reconciler will'));
+    this.dispatch(job, delay);
+  }
+
+  /** A row handed off by serve's engine (see `handOff`), with the sequence serve gave it. */
+  takeHandOff(job: HandedOff): void {
+    this.dispatch(job, 0);
+  }
+
+  /** A direct delivery (due now, in a process with a worker, below the limit) or a queue job. */
+  private dispatch(job: JobData, delay: number): void {
+    if (delay === 0 && this.worker && !this.closing && this.direct.size < (this.options.directLimit ?? DEFAULT_DIRECT_LIMIT)) {
+      this.deliverDirectly(job);
+      return;
+    }
+    this.addJob(job, delay);
+  }
+
+  private addJob(job: JobData, delay: number): void {
+    const adding = this.queue.add('deliver', job, {
+      jobId: `${job.outboxId}.${job.seq}`, delay, removeOnComplete: true, removeOnFail: 1000, attempts: 1,
+    }).catch((error) => this.options.log?.warn({ err: (error as Error).message, outboxId: job.outboxId }, 'could not enqueue; the reconciler will'));
     this.adding.add(adding);
     void adding.finally(() => this.adding.delete(adding));
   }
@@ -178,7 +228,7 @@ export class DeliveryEngine {
     // On the next turn: `schedule` may be called inside the transaction that bumped the sequence, which must
     // commit first (a rolled-back bump leaves a sequence no row has, and the delivery finds nothing to do).
     const run = new Promise((resolve) => setImmediate(resolve))
-      .then(() => this.process(data))
+      .then(() => this.process(data, true))
       .catch((error) => this.options.log?.warn({ err: (error as Error).message, outboxId: data.outboxId }, 'delivery failed before it was settled; the reconciler will retry it'))
       .finally(() => this.direct.delete(key));
     this.direct.set(key, run);
@@ -219,10 +269,17 @@ export class DeliveryEngine {
     return this.queue as unknown as Queue;
   }
 
+  /** Deliveries held without a queue job: holding a destination slot (active) or waiting for one. */
+  directCounts(): { active: number; waiting: number } {
+    return { active: this.directActive, waiting: this.direct.size - this.directActive };
+  }
+
   /** Counts of jobs by state, for /ready and metrics. */
   async queueCounts(): Promise<Record<string, number>> {
     const counts = await this.queue.getJobCounts('waiting', 'delayed', 'active', 'failed');
-    return { ...counts, active: (counts.active ?? 0) + this.direct.size }; // deliveries without a job are active too
+    // Deliveries without a job count too: those holding a destination slot as active, the rest as waiting.
+    const direct = this.directCounts();
+    return { ...counts, active: (counts.active ?? 0) + direct.active, waiting: (counts.waiting ?? 0) + direct.waiting };
   }
 
   /**
@@ -254,21 +311,33 @@ export class DeliveryEngine {
     }
   }
 
-  private async process(data: JobData): Promise<void> {
+  private async process(data: JobData, direct = false): Promise<void> {
     const { db } = this.options;
-    const row = getOutboxEntry(db, data.outboxId);
-    if (!row || row.state !== 'pending' || row.jobSeq !== data.seq) return; // done, or superseded
-    const permission = mayAttempt(db, row.destination, this.destinationPolicy());
-    if (!permission.go) {
-      // The destination is down: wait for its probe without spending an attempt.
-      updateOutbox(db, row.id, { nextAttemptAt: permission.until });
-      this.schedule({ id: row.id, nextAttemptAt: permission.until.toISOString() });
-      return;
-    }
-    await this.acquire(row.destination);
+    const current = () => {
+      const found = getOutboxEntry(db, data.outboxId);
+      return found && found.state === 'pending' && found.jobSeq === data.seq ? found : undefined; // else done, or superseded
+    };
+    const queued = current();
+    if (!queued) return;
+    const waitForSlot = this.acquire(queued.destination);
+    if (waitForSlot) await waitForSlot;
+    if (direct) this.directActive++;
     let outcome: DeliveryOutcome;
+    let row: OutboxRow | undefined;
     const started = Date.now();
     try {
+      // Read again if this delivery waited for its slot: meanwhile the row may have been settled or superseded, or
+      // the destination marked down by the deliveries ahead of it. A slot taken at once leaves no gap to check.
+      row = waitForSlot ? current() : queued;
+      if (!row) return;
+      if (direct && this.closing) return; // released: the row stays pending and is taken up after restart
+      const permission = mayAttempt(db, row.destination, this.destinationPolicy());
+      if (!permission.go) {
+        // The destination is down: wait for its probe without spending an attempt.
+        updateOutbox(db, row.id, { nextAttemptAt: permission.until });
+        this.schedule({ id: row.id, nextAttemptAt: permission.until.toISOString() });
+        return;
+      }
       const handler = this.options.handlers[row.kind];
       outcome = handler
         ? await handler(row, { attempt: row.attempts + 1, probe: permission.probe })
@@ -276,9 +345,10 @@ export class DeliveryEngine {
     } catch (error) {
       outcome = { result: 'retry', code: 'GW_ERR_INTERNAL', detail: (error as Error).message.slice(0, 300), transport: false };
     } finally {
-      this.release(row.destination);
+      if (direct) this.directActive--;
+      this.release(queued.destination);
     }
-    this.settle(row, outcome, Date.now() - started);
+    if (row) this.settle(row, outcome, Date.now() - started);
   }
 
   private settle(row: OutboxRow, outcome: DeliveryOutcome, durationMs: number): void {
@@ -360,14 +430,15 @@ export class DeliveryEngine {
     return this.options.destinationPolicy ?? DEFAULT_DESTINATION_POLICY;
   }
 
-  private async acquire(destination: string): Promise<void> {
+  /** Takes a slot at the destination: undefined when one was free now, else a promise that resolves with one. */
+  private acquire(destination: string): Promise<void> | undefined {
     const limit = this.options.perDestinationConcurrency ?? 4;
     const active = this.inFlight.get(destination) ?? 0;
     if (active < limit) {
       this.inFlight.set(destination, active + 1);
-      return;
+      return undefined;
     }
-    await new Promise<void>((resolve) => {
+    return new Promise<void>((resolve) => {
       const queue = this.waiting.get(destination) ?? [];
       queue.push(resolve);
       this.waiting.set(destination, queue);
