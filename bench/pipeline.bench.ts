@@ -36,7 +36,7 @@ import { createApiKey } from '../src/api/api-keys.ts';
 import { freePort, startRedisServer, type RedisServer } from '../src/devtools/redis-server.ts';
 import { openDatabase } from '../src/store/database.ts';
 import { makeTempDir, parseSize, removeQuietly, removeTempDirs, sizeLabel, writeRandomFile } from './lib/files.ts';
-import { machineInfo, machineMarkdown, toolVersion } from './lib/machine.ts';
+import { machineInfo, machineMarkdown, rsaSignsPerSecond, toolVersion } from './lib/machine.ts';
 import { fmtBytes, fmtMs, fmtRate, markdownTable, passFail } from './lib/markdown.ts';
 import { mean, percentile } from './lib/stats.ts';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './lib/cpu-profile.ts';
@@ -77,6 +77,8 @@ interface Options {
   answerCapSeconds: number;
   satSeconds: number;
   satWarmupSeconds: number;
+  /** Documents sent through the pipeline before phase 1 (not reported). */
+  warmUp: number;
   concurrency: number;
   bigBytes: number;
   profile: boolean;
@@ -98,6 +100,7 @@ function options(): Options {
       'drain-seconds': { type: 'string' },
       'sat-seconds': { type: 'string' },
       concurrency: { type: 'string' },
+      'warm-up': { type: 'string' },
       'big-size': { type: 'string' },
       profile: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
@@ -122,6 +125,7 @@ function options(): Options {
     satSeconds: num(values['sat-seconds'], quick ? 5 : 15),
     satWarmupSeconds: quick ? 1 : 2,
     concurrency: Math.round(num(values.concurrency, 32)),
+    warmUp: Math.round(num(values['warm-up'], quick ? 200 : 2000)),
     bigBytes: parseSize(values['big-size'] ?? (quick ? '20m' : '100m')),
     profile: values.profile ?? false,
     keep: values.keep ?? false,
@@ -522,6 +526,14 @@ class DeliveryTracker {
 
 interface LatencyStats { n: number; p50: number; p90: number; p99: number; max: number; mean: number }
 
+/** p99 of accept latency for each second of the schedule: shows whether slow answers cluster (a stall) or spread. */
+function perSecondP99(accepted: Array<{ due: number; end: number }>, t0: number, seconds: number): number[] {
+  return Array.from({ length: Math.ceil(seconds) }, (_, i) => {
+    const inSecond = accepted.filter((s) => s.due >= t0 + i * 1000 && s.due < t0 + (i + 1) * 1000).map((s) => s.end - s.due);
+    return inSecond.length ? percentile(inSecond, 99) : Number.NaN;
+  });
+}
+
 function latencyStats(xs: number[]): LatencyStats {
   return { n: xs.length, p50: percentile(xs, 50), p90: percentile(xs, 90), p99: percentile(xs, 99), max: xs.length ? Math.max(...xs) : Number.NaN, mean: mean(xs) };
 }
@@ -586,6 +598,8 @@ interface OpenResult {
   acceptedPerSecond: number;
   /** From each request's scheduled moment to its answer (includes any wait for a socket or a late start). */
   latency: LatencyStats;
+  /** Accept latency p99 within each second of the schedule. */
+  perSecondP99: number[];
   /** From the moment the request was actually written to its answer. */
   service: LatencyStats;
   /** How late the generator started requests. */
@@ -657,6 +671,8 @@ async function openLoop(ctx: Ctx, rate: number, seconds: number, drainSeconds: n
   const accepted = sent.filter((s) => s.id);
   const errors = sent.filter((s) => !s.id);
   log(`open loop: ${accepted.length}/${total} accepted, ${errors.length} errors; draining (at most ${drainSeconds} s)`);
+  const perSecond = perSecondP99(accepted, t0, seconds);
+  log(`open loop: accept latency p99 per second: ${perSecond.map((x) => x.toFixed(0)).join(' ')} ms`);
   const ids = accepted.map((s) => s.id!);
   const drained = await ctx.tracker.waitFor(ids, Date.now() + drainSeconds * 1000);
   const cpu = stopCpu();
@@ -685,6 +701,7 @@ async function openLoop(ctx: Ctx, rate: number, seconds: number, drainSeconds: n
     sendRate: total / ((lastStart - t0) / 1000),
     acceptedPerSecond: accepted.length / ((loadEnd - t0) / 1000),
     latency: latencyStats(accepted.map((s) => s.end - s.due)),
+    perSecondP99: perSecond,
     service: latencyStats(accepted.map((s) => s.end - s.start)),
     lag: latencyStats(sent.map((s) => s.start - s.due)),
     maxInFlight, aborted, answerCapSeconds, cpu, window: { start: t0, end: loadEnd },
@@ -935,6 +952,8 @@ interface Results {
   opts: Options;
   header: string;
   loadAtEnd: string;
+  /** RSA-2048 signatures per second on one thread, before the gateways started and after the last phase. */
+  speed: { start: number; end: number };
   open: OpenResult;
   sat: SatResult;
   peakRss: { a?: number; b?: number; redis?: number };
@@ -978,7 +997,8 @@ function targets(r: Results): Array<{ name: string; measured: string; ok: boolea
 function render(r: Results): string {
   const out: string[] = [];
   const { open, sat, big, opts } = r;
-  out.push(`# Pipeline benchmark: REST API → gateway A → SEOS → gateway B${opts.quick ? ' (--quick: short phases, smoke check only)' : ''}`, '', r.header, `- Load average at end: ${r.loadAtEnd}`, '');
+  out.push(`# Pipeline benchmark: REST API → gateway A → SEOS → gateway B${opts.quick ? ' (--quick: short phases, smoke check only)' : ''}`, '', r.header, `- Load average at end: ${r.loadAtEnd}`,
+    `- Machine speed (RSA-2048 signatures per second, one thread, 1 s, nothing else of ours running): ${r.speed.start.toFixed(0)}/s at the start, ${r.speed.end.toFixed(0)}/s at the end. On this shared VM it moved by a quarter from one minute to the next: compare runs at similar speeds.`, '');
   out.push('Two `seos-gateway serve` processes on loopback (`tsx src/cli/main.ts serve --config …`), a private redis-server, static',
     'participants, plain HTTP, log level info (to files), default delivery and retry settings. The load generator (this process,',
     '`node:http` with a keep-alive Agent) calls A\'s REST API with a connector API key; A signs, stores and queues each document,',
@@ -997,7 +1017,7 @@ function render(r: Results): string {
 
   const d = open.delivery;
   out.push(`## Phase 1: open loop, ${open.rate} requests/s for ${open.seconds} s`, '');
-  out.push(`POST /v1/documents with a fresh ${ATTACHMENT_BYTES / KiB} KiB attachment (base64 in JSON, unique externalId), sent on a fixed schedule whatever the answers do.`, '');
+  out.push(`POST /v1/documents with a fresh ${ATTACHMENT_BYTES / KiB} KiB attachment (base64 in JSON, unique externalId), sent on a fixed schedule whatever the answers do, after ${opts.warmUp} warm-up documents (not reported). Accept p99 per second of the phase: ${r.open.perSecondP99.map((x) => x.toFixed(0)).join(' ')} ms.`, '');
   out.push(markdownTable(['measure', 'n', 'p50', 'p90', 'p99', 'max'], [
     ['accept latency (scheduled moment → 201)', String(open.latency.n), ms(open.latency.p50), ms(open.latency.p90), ms(open.latency.p99), ms(open.latency.max)],
     ['accept service time (request written → 201)', String(open.service.n), ms(open.service.p50), ms(open.service.p90), ms(open.service.p99), ms(open.service.max)],
@@ -1101,6 +1121,8 @@ async function main(): Promise<void> {
   const opts = options();
   const info = machineInfo();
   const header = machineMarkdown(info, { 'redis-server': toolVersion('redis-server', ['--version']) });
+  const speedAtStart = rsaSignsPerSecond();
+  log(`machine speed: ${speedAtStart.toFixed(0)} RSA-2048 signatures/s on one thread`);
   const started = performance.now();
   // --keep leaves the temp dir (configs, logs, databases, profiles; not the large file) for inspection.
   const tmp = opts.keep ? fs.mkdtempSync(path.join(os.tmpdir(), 'seos-bench-pipeline-')) : makeTempDir('seos-bench-pipeline-');
@@ -1153,8 +1175,8 @@ async function main(): Promise<void> {
     tracker.start(25);
     const ctx: Ctx = { pair, tracker, redisPid: rPid };
 
-    log('warm-up: 100 documents through the pipeline');
-    await warmUp(ctx, 100);
+    log(`warm-up: ${opts.warmUp} documents through the pipeline`);
+    await warmUp(ctx, opts.warmUp);
 
     log(`phase 1: open loop at ${opts.rate} requests/s for ${opts.openSeconds} s`);
     const open = await openLoop(ctx, opts.rate, opts.openSeconds, opts.drainSeconds, opts.answerCapSeconds);
@@ -1197,7 +1219,13 @@ async function main(): Promise<void> {
       log(`phase 3 failed: ${bigError}`);
     }
 
-    const results: Results = { opts, header, loadAtEnd: machineInfo().loadAverage, open, sat, peakRss, big, bigError, profiles };
+    tracker?.close();
+    tracker = undefined;
+    await pair?.stop();
+    pair = undefined;
+    const speed = { start: speedAtStart, end: rsaSignsPerSecond() };
+    log(`machine speed: ${speed.end.toFixed(0)} RSA-2048 signatures/s on one thread`);
+    const results: Results = { opts, header, loadAtEnd: machineInfo().loadAverage, speed, open, sat, peakRss, big, bigError, profiles };
     const report = render(results);
     fs.mkdirSync(path.dirname(OUT_FILE), { recursive: true });
     fs.writeFileSync(OUT_FILE, report + '\n');
