@@ -163,6 +163,23 @@ describe('checkpoints in a worker thread', () => {
     reopened.close();
   });
 
+  it('sync the database file after copying new frames into it, and not when a checkpoint copied nothing new', async () => {
+    const { db, checkpointer, insert } = await withCheckpointer('sync.db', { intervalMs: 60_000 });
+    for (let i = 0; i < 20; i++) insert.run(Buffer.alloc(4000, i));
+    const first = await checkpointer.checkpointNow();
+    expect(first.checkpointed).toBeGreaterThan(0);
+    expect(checkpointer.databaseSyncs).toBe(1);
+    // Nothing committed since: the same frames are in the file already, and synced.
+    await checkpointer.checkpointNow();
+    expect(checkpointer.databaseSyncs).toBe(1);
+    // The WAL was copied whole, so this commit starts it over: a few frames, new ones.
+    insert.run(Buffer.alloc(4000, 1));
+    expect((await checkpointer.checkpointNow()).checkpointed).toBeGreaterThan(0);
+    expect(checkpointer.databaseSyncs).toBe(2);
+    await checkpointer.stop();
+    db.close();
+  });
+
   it('let the WAL start over under a writer that never pauses (the gateway finishes what the worker left)', async () => {
     const { file, db, checkpointer, insert } = await withCheckpointer('busy.db', { intervalMs: 2, restartFrames: 64 });
     // 2,000 rows of 4 KB (about 16 MB of WAL if it never started over), yielding only as a busy event loop does.

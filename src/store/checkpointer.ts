@@ -20,8 +20,9 @@ import type { Db } from './database.ts';
  * waits a moment for the other connections (serve's delivery thread, a worker process, a reader) to pause, and
  * starts the WAL over itself. An earlier PASSIVE finish left the restart to our next commit, which a second
  * writer's commits kept from happening: beside the delivery thread the WAL grew to the fallback threshold every
- * few seconds, with a blocking finish on every tick meanwhile. A finish still blocks the event loop (measured
- * 5-48 ms on a busy disk, mostly its two fsyncs).
+ * few seconds, with a blocking finish on every tick meanwhile. A finish still blocks the event loop: 15-20 ms
+ * (p50, up to 49 ms) in the pipeline benchmark until the worker synced the database file after its own copies,
+ * 3-5 ms (p50, up to 22 ms) since.
  *
  * Durability does not change: SQLite syncs the WAL before a checkpoint copies it and the database file before
  * the WAL is reused, whichever connection checkpoints. If the worker cannot run, the gateway's own connection
@@ -64,17 +65,37 @@ export interface CheckpointResult {
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
 const Database = require(workerData.betterSqlite3);
+const fs = require('node:fs');
 const db = new Database(workerData.file);
 db.pragma('busy_timeout = 5000');
 db.pragma('synchronous = NORMAL');
 db.pragma('wal_autocheckpoint = 0');
 let stopping = false;
 let timer;
+let dbFd;
+let copiedBefore = 0;
+let databaseSyncs = 0;
+// SQLite syncs the database file only after a checkpoint that copied the whole WAL, which a PASSIVE one beside a
+// busy writer never does: the pages it copied stayed unsynced until the gateway's RESTART finish flushed them all
+// on the event loop (measured 15-20 ms, up to 40 ms, about once a second). Synced here, off the event loop, the
+// finish is left the last few frames. Only a matter of speed: SQLite syncs the file itself before the WAL restarts.
+const passive = () => {
+  // PASSIVE: copies what it can without waiting for readers or writers; what it cannot copy waits for the next.
+  const [row] = db.pragma('wal_checkpoint(PASSIVE)');
+  if (row.checkpointed > 0 && row.checkpointed !== copiedBefore) {
+    dbFd ??= fs.openSync(workerData.file, 'r');
+    fs.fdatasyncSync(dbFd);
+    databaseSyncs++;
+  }
+  copiedBefore = row.checkpointed;
+  return row;
+};
 const checkpoint = (id) => {
   try {
-    // PASSIVE: copies what it can without waiting for readers or writers; what it cannot copy waits for the next.
-    const [row] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ type: 'checkpointed', id, log: row.log, checkpointed: row.checkpointed });
+    let row = passive();
+    // The gateway finishes this one: copy what came in during the first pass, so that the finish has less to copy.
+    if (row.log >= workerData.restartFrames) row = passive();
+    parentPort.postMessage({ type: 'checkpointed', id, log: row.log, checkpointed: row.checkpointed, databaseSyncs });
   } catch (error) {
     parentPort.postMessage({ type: 'error', id, message: String((error && error.message) || error) });
   }
@@ -89,6 +110,7 @@ parentPort.on('message', (message) => {
   if (message.type === 'stop') {
     stopping = true;
     clearTimeout(timer);
+    if (dbFd !== undefined) fs.closeSync(dbFd);
     db.close();
     process.exit(0); // in a worker thread: ends this thread only
   }
@@ -106,6 +128,7 @@ export class Checkpointer {
   #restarts = 0;
   #inCommits = false;
   #fallbacks = 0;
+  #databaseSyncs = 0;
   /** Finishes in a row that found the database busy (a long reader, another process writing), and when to try next. */
   #busyFinishes = 0;
   #nextFinishAt = 0;
@@ -124,13 +147,15 @@ export class Checkpointer {
         file,
         betterSqlite3: createRequire(import.meta.url).resolve('better-sqlite3'),
         intervalMs: options.intervalMs ?? DEFAULT_INTERVAL_MS,
+        restartFrames,
       },
     });
     this.#worker.unref();
     let markReady!: () => void;
     this.ready = new Promise<void>((resolve) => { markReady = resolve; });
-    this.#worker.on('message', (message: { type: string; id?: number; message?: string } & Partial<CheckpointResult>) => {
+    this.#worker.on('message', (message: { type: string; id?: number; message?: string; databaseSyncs?: number } & Partial<CheckpointResult>) => {
       if (message.type === 'ready') markReady();
+      if (message.type === 'checkpointed') this.#databaseSyncs = message.databaseSyncs!;
       if (message.type === 'checkpointed' && message.checkpointed! > 0) this.#checkpoints++;
       if (message.type === 'checkpointed') this.#afterWorkerCheckpoint(message.log!, restartFrames, options.log);
       if (message.type === 'error' && message.id === undefined) options.log?.warn({ err: message.message }, 'WAL checkpoint failed; will retry');
@@ -214,6 +239,11 @@ export class Checkpointer {
       this.#asked.set(id, { resolve, reject });
       this.#worker.postMessage({ type: 'checkpoint', id });
     });
+  }
+
+  /** Times the worker synced the database file after copying frames into it (tests). */
+  get databaseSyncs(): number {
+    return this.#databaseSyncs;
   }
 
   /** Checkpoints the worker has made that found frames in the database file (for tests and benchmarks). */
