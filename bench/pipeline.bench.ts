@@ -87,7 +87,7 @@ interface Options {
   bigOnly: boolean;
   /** A's deliveries in a separate `seos-gateway worker` process (delivery.inProcessWorkers false). */
   workerProcess: boolean;
-  /** A's delivery.perDestinationConcurrency (and worker concurrency, at least 16); undefined = the defaults (4, 16). */
+  /** A's delivery.perDestinationConcurrency (and worker concurrency, at least 16); undefined = the defaults (8, 16). */
   perDestination: number | undefined;
 }
 
@@ -1009,7 +1009,7 @@ function render(r: Results): string {
       'so A is two processes: `serve` accepts, `worker` delivers. A\'s CPU below is the sum of both (the large-document phase keeps one process).', '');
   }
   if (opts.perDestination !== undefined) {
-    out.push(`**With \`--per-destination ${opts.perDestination}\`:** A keeps up to ${opts.perDestination} deliveries to B in flight (\`delivery.perDestinationConcurrency\`; the default is 4) and its worker runs ${Math.max(16, opts.perDestination)} jobs at once (the default is 16). The large-document phase keeps the defaults.`, '');
+    out.push(`**With \`--per-destination ${opts.perDestination}\`:** A keeps up to ${opts.perDestination} deliveries to B in flight (\`delivery.perDestinationConcurrency\`; the default is 8) and its worker runs ${Math.max(16, opts.perDestination)} jobs at once (the default is 16). The large-document phase keeps the defaults.`, '');
   }
 
   out.push('## Targets', '');

@@ -432,7 +432,7 @@ export class DeliveryEngine {
 
   /** Takes a slot at the destination: undefined when one was free now, else a promise that resolves with one. */
   private acquire(destination: string): Promise<void> | undefined {
-    const limit = this.options.perDestinationConcurrency ?? 4;
+    const limit = this.options.perDestinationConcurrency ?? 8; // the configuration's default
     const active = this.inFlight.get(destination) ?? 0;
     if (active < limit) {
       this.inFlight.set(destination, active + 1);
