@@ -79,7 +79,7 @@ interface Options {
   satSeconds: number;
   satWarmupSeconds: number;
   concurrency: number;
-  /** Gateway A's delivery.perDestinationConcurrency; undefined = the default (8). */
+  /** Gateway A's delivery.perDestinationConcurrency; undefined = the default (16). */
   perDestination: number | undefined;
   profile: 'on-fail' | 'always' | 'never';
   profileSeconds: number;
@@ -729,7 +729,7 @@ function render(r: Results): string {
   out.push('Two gateways on loopback: A in the benchmark process (`sendDocument`, in-process delivery workers), B a separate',
     '`seos-gateway serve` process; a private redis-server; SQLite in WAL mode with group commit and fsynced content stores',
     '(docs/durability.md); log level info (to files); delivery settings: ' +
-    (r.opts.perDestination === undefined ? 'worker concurrency 16, 8 deliveries at once per destination (the defaults).' : `worker concurrency ${Math.max(16, r.opts.perDestination)}, **${r.opts.perDestination} deliveries at once per destination** (\`delivery.perDestinationConcurrency\`; the defaults are 16 and 8).`) + ' Each exchange: a',
+    (r.opts.perDestination === undefined ? 'worker concurrency 32, 16 deliveries at once per destination (the defaults).' : `worker concurrency ${Math.max(32, r.opts.perDestination)}, **${r.opts.perDestination} deliveries at once per destination** (\`delivery.perDestinationConcurrency\`; the defaults are 32 and 16).`) + ' Each exchange: a',
     `registration request with a fresh ${ATTACHMENT_BYTES / KiB} KiB attachment, signed by A, verified and stored by B, answered with B's signed`,
     'DS_WAIT_REGISTRATION, verified by A and applied to the document.', '');
 
@@ -870,7 +870,7 @@ async function main(): Promise<void> {
       registry: { participants },
       // More deliveries to one destination than the worker runs at once would not be more: raise both together.
       ...(name === 'a' && opts.perDestination !== undefined
-        ? { delivery: { perDestinationConcurrency: opts.perDestination, concurrency: Math.max(16, opts.perDestination) } } : {}),
+        ? { delivery: { perDestinationConcurrency: opts.perDestination, concurrency: Math.max(32, opts.perDestination) } } : {}),
     }, null, 2));
     return file;
   };

@@ -87,7 +87,7 @@ interface Options {
   bigOnly: boolean;
   /** A's deliveries in a separate `seos-gateway worker` process (delivery.inProcessWorkers false). */
   workerProcess: boolean;
-  /** A's delivery.perDestinationConcurrency (and worker concurrency, at least 16); undefined = the defaults (8, 16). */
+  /** A's delivery.perDestinationConcurrency (and worker concurrency, at least 32); undefined = the defaults (16, 32). */
   perDestination: number | undefined;
 }
 
@@ -294,7 +294,7 @@ async function startPair(s: Setup, tag: string, profileDir?: string, workerProce
         delivery: {
           ...(workerProcess ? { inProcessWorkers: false } : {}),
           // More deliveries to one destination than the worker runs at once would not be more: both together.
-          ...(perDestination !== undefined ? { perDestinationConcurrency: perDestination, concurrency: Math.max(16, perDestination) } : {}),
+          ...(perDestination !== undefined ? { perDestinationConcurrency: perDestination, concurrency: Math.max(32, perDestination) } : {}),
         },
       } : {}),
     }, null, 2));
@@ -729,6 +729,7 @@ interface SatResult {
   deliveredInWindow: number;
   deliveredPerSecond: number;
   deliveredPerSecondRange: { min: number; median: number; max: number };
+  deliveredPerSecondSeries: number[];
   /** Documents accepted but neither delivered nor failed when the phase ended (A's backlog). */
   backlogAtEnd: number;
   cpu: CpuWindow;
@@ -762,6 +763,7 @@ async function saturation(ctx: Ctx, concurrency: number, seconds: number, warmup
     const i = Math.floor((t - wall(windowStart)) / 1000);
     if (i < buckets.length) buckets[i]++;
   }
+  log(`saturation: delivered per second: ${buckets.join(' ')}`);
   const errors = sent.filter((s) => !s.id);
   const backlogAtEnd = ctx.tracker.count("SELECT COUNT(*) AS n FROM documents WHERE direction = 'out' AND status = 'PENDING'");
   return {
@@ -769,6 +771,7 @@ async function saturation(ctx: Ctx, concurrency: number, seconds: number, warmup
     errors: errors.length, errorSamples: [...new Set(errors.map((e) => e.error ?? `HTTP ${e.status}`))].slice(0, 3),
     accept: latencyStats(sent.filter((s) => s.id && s.end >= windowStart).map((s) => s.end - s.start)),
     deliveredInWindow: deliveries.length, deliveredPerSecond: deliveries.length / windowSeconds,
+    deliveredPerSecondSeries: buckets,
     deliveredPerSecondRange: buckets.length ? { min: Math.min(...buckets), median: percentile(buckets, 50), max: Math.max(...buckets) } : { min: NaN, median: NaN, max: NaN },
     backlogAtEnd, cpu, window: { start: windowStart, end },
   };
@@ -1009,7 +1012,7 @@ function render(r: Results): string {
       'so A is two processes: `serve` accepts, `worker` delivers. A\'s CPU below is the sum of both (the large-document phase keeps one process).', '');
   }
   if (opts.perDestination !== undefined) {
-    out.push(`**With \`--per-destination ${opts.perDestination}\`:** A keeps up to ${opts.perDestination} deliveries to B in flight (\`delivery.perDestinationConcurrency\`; the default is 8) and its worker runs ${Math.max(16, opts.perDestination)} jobs at once (the default is 16). The large-document phase keeps the defaults.`, '');
+    out.push(`**With \`--per-destination ${opts.perDestination}\`:** A keeps up to ${opts.perDestination} deliveries to B in flight (\`delivery.perDestinationConcurrency\`; the default is 16) and its worker runs ${Math.max(32, opts.perDestination)} jobs at once (the default is 32). The large-document phase keeps the defaults.`, '');
   }
 
   out.push('## Targets', '');
@@ -1041,7 +1044,7 @@ function render(r: Results): string {
   out.push(markdownTable(['measure', 'value'], [
     [`accepted/s (last ${sat.seconds - sat.warmupSeconds} s)`, `${rate(sat.acceptedPerSecond)} (${sat.acceptedInWindow} documents; ${sat.errors} errors${sat.errorSamples.length ? `: ${sat.errorSamples.join('; ')}` : ''})`],
     ['accept service time p50 / p90 / p99 / max', `${ms(sat.accept.p50)} / ${ms(sat.accept.p90)} / ${ms(sat.accept.p99)} / ${ms(sat.accept.max)}`],
-    [`delivered/s (${DELIVERED} rows in the same window)`, `${rate(sat.deliveredPerSecond)} (${sat.deliveredInWindow}; per second min ${sat.deliveredPerSecondRange.min}, median ${sat.deliveredPerSecondRange.median}, max ${sat.deliveredPerSecondRange.max})`],
+    [`delivered/s (${DELIVERED} rows in the same window)`, `${rate(sat.deliveredPerSecond)} (${sat.deliveredInWindow}; per second min ${sat.deliveredPerSecondRange.min}, median ${sat.deliveredPerSecondRange.median}, max ${sat.deliveredPerSecondRange.max}: ${sat.deliveredPerSecondSeries.join(' ')})`],
     ['A\'s backlog at the end (documents still PENDING)', String(sat.backlogAtEnd)],
   ], ['left', 'left']), '');
   out.push('Deliveries in the window include documents left over from phase 1: the pipeline is saturated either way, so this is its sustained rate.', '');

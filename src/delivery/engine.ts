@@ -146,7 +146,7 @@ export class DeliveryEngine {
       this.worker = new Worker<JobData>(QUEUE_NAME, (job) => this.process(job.data), {
         connection: this.options.connection,
         prefix: this.options.prefix,
-        concurrency: this.options.concurrency ?? 16,
+        concurrency: this.options.concurrency ?? 32, // the configuration's default
         // A job left active by a killed process comes back after the lock expires; its row decides what to do.
         maxStalledCount: 1000,
         lockDuration: this.options.lockDurationMs ?? 30_000,
@@ -432,7 +432,7 @@ export class DeliveryEngine {
 
   /** Takes a slot at the destination: undefined when one was free now, else a promise that resolves with one. */
   private acquire(destination: string): Promise<void> | undefined {
-    const limit = this.options.perDestinationConcurrency ?? 8; // the configuration's default
+    const limit = this.options.perDestinationConcurrency ?? 16; // the configuration's default
     const active = this.inFlight.get(destination) ?? 0;
     if (active < limit) {
       this.inFlight.set(destination, active + 1);
