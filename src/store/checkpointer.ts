@@ -21,8 +21,8 @@ import type { Db } from './database.ts';
  * starts the WAL over itself. An earlier PASSIVE finish left the restart to our next commit, which a second
  * writer's commits kept from happening: beside the delivery thread the WAL grew to the fallback threshold every
  * few seconds, with a blocking finish on every tick meanwhile. A finish still blocks the event loop: 15-20 ms
- * (p50, up to 49 ms) in the pipeline benchmark until the worker synced the database file after its own copies,
- * 3-5 ms (p50, up to 22 ms) since.
+ * (p50, up to 49 ms) in the pipeline benchmark until the worker synced the database file before it (below),
+ * about 3-6 ms (p50) since.
  *
  * Durability does not change: SQLite syncs the WAL before a checkpoint copies it and the database file before
  * the WAL is reused, whichever connection checkpoints. If the worker cannot run, the gateway's own connection
@@ -73,28 +73,32 @@ db.pragma('wal_autocheckpoint = 0');
 let stopping = false;
 let timer;
 let dbFd;
-let copiedBefore = 0;
 let databaseSyncs = 0;
 // SQLite syncs the database file only after a checkpoint that copied the whole WAL, which a PASSIVE one beside a
 // busy writer never does: the pages it copied stayed unsynced until the gateway's RESTART finish flushed them all
-// on the event loop (measured 15-20 ms, up to 40 ms, about once a second). Synced here, off the event loop, the
-// finish is left the last few frames. Only a matter of speed: SQLite syncs the file itself before the WAL restarts.
-const passive = () => {
-  // PASSIVE: copies what it can without waiting for readers or writers; what it cannot copy waits for the next.
-  const [row] = db.pragma('wal_checkpoint(PASSIVE)');
-  if (row.checkpointed > 0 && row.checkpointed !== copiedBefore) {
-    dbFd ??= fs.openSync(workerData.file, 'r');
-    fs.fdatasyncSync(dbFd);
-    databaseSyncs++;
-  }
-  copiedBefore = row.checkpointed;
-  return row;
+// on the event loop (measured 15-20 ms, up to 49 ms, about once a second). So when a finish is due, the worker
+// syncs the file itself, copies what came in meanwhile and syncs again, leaving the finish the last few frames.
+// Only then: every sync is a flush of the disk, which slows every other sync (with a sync after each checkpoint
+// the exchange benchmark made 261-284 exchanges/s against 292-307 without; 272-299 like this). Only a matter of
+// speed: SQLite syncs the file itself before the WAL restarts.
+let syncedAt = -1;
+const syncDatabaseFile = (row) => {
+  if (row.checkpointed === 0 || row.checkpointed === syncedAt) return; // nothing copied since the last sync
+  dbFd ??= fs.openSync(workerData.file, 'r');
+  fs.fdatasyncSync(dbFd);
+  syncedAt = row.checkpointed;
+  databaseSyncs++;
 };
+// PASSIVE: copies what it can without waiting for readers or writers; what it cannot copy waits for the next.
+const passive = () => db.pragma('wal_checkpoint(PASSIVE)')[0];
 const checkpoint = (id) => {
   try {
     let row = passive();
-    // The gateway finishes this one: copy what came in during the first pass, so that the finish has less to copy.
-    if (row.log >= workerData.restartFrames) row = passive();
+    if (row.log >= workerData.restartFrames) {
+      syncDatabaseFile(row);
+      row = passive();
+      syncDatabaseFile(row);
+    }
     parentPort.postMessage({ type: 'checkpointed', id, log: row.log, checkpointed: row.checkpointed, databaseSyncs });
   } catch (error) {
     parentPort.postMessage({ type: 'error', id, message: String((error && error.message) || error) });
@@ -241,7 +245,7 @@ export class Checkpointer {
     });
   }
 
-  /** Times the worker synced the database file after copying frames into it (tests). */
+  /** Times the worker synced the database file before a finish (tests). */
   get databaseSyncs(): number {
     return this.#databaseSyncs;
   }
