@@ -41,6 +41,7 @@ import { fmtBytes, fmtMs, fmtRate, markdownTable, passFail } from './lib/markdow
 import { mean, percentile } from './lib/stats.ts';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './lib/cpu-profile.ts';
 import { childrenOf, cpuMs, machineBusyMs, redisPid } from './lib/proc.ts';
+import { scrapeHistogram, summarize, type HistogramSummary } from './lib/prometheus.ts';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 const ROOT = path.resolve(path.dirname(THIS_FILE), '..');
@@ -611,6 +612,8 @@ interface OpenResult {
   cpu: CpuWindow;
   /** performance.now() bounds of the load (first scheduled request to last answer). */
   window: { start: number; end: number };
+  /** A's waits on the disk during the load, from its /metrics: WAL fsyncs awaited, and pauses to restart the WAL. */
+  disk: { sync: HistogramSummary; restartPause: HistogramSummary };
   delivery: {
     deliveredInPhase: number;
     deliveredPerSecondInPhase: number;
@@ -633,6 +636,13 @@ interface OpenResult {
   };
 }
 
+async function scrapeDisk(port: number) {
+  return {
+    sync: await scrapeHistogram(port, 'seos_gateway_wal_sync_seconds'),
+    restartPause: await scrapeHistogram(port, 'seos_gateway_wal_restart_pause_seconds'),
+  };
+}
+
 /** Requests on a fixed schedule (rate per second) for `seconds`, whatever the answers do; then a bounded drain. */
 async function openLoop(ctx: Ctx, rate: number, seconds: number, drainSeconds: number, answerCapSeconds: number): Promise<OpenResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
@@ -641,6 +651,7 @@ async function openLoop(ctx: Ctx, rate: number, seconds: number, drainSeconds: n
   const sent: Sent[] = [];
   const pending = new Set<Promise<void>>();
   let maxInFlight = 0;
+  const diskBefore = await scrapeDisk(ctx.pair.a.apiPort);
   const stopCpu = meterOf(ctx);
   const t0 = performance.now() + 5;
   const t0Wall = performance.timeOrigin + t0;
@@ -667,6 +678,7 @@ async function openLoop(ctx: Ctx, rate: number, seconds: number, drainSeconds: n
   }
   const loadEnd = performance.now();
   const loadEndWall = performance.timeOrigin + loadEnd;
+  const diskAfter = await scrapeDisk(ctx.pair.a.apiPort);
   agent.destroy();
   const accepted = sent.filter((s) => s.id);
   const errors = sent.filter((s) => !s.id);
@@ -705,6 +717,7 @@ async function openLoop(ctx: Ctx, rate: number, seconds: number, drainSeconds: n
     service: latencyStats(accepted.map((s) => s.end - s.start)),
     lag: latencyStats(sent.map((s) => s.start - s.due)),
     maxInFlight, aborted, answerCapSeconds, cpu, window: { start: t0, end: loadEnd },
+    disk: { sync: summarize(diskBefore.sync, diskAfter.sync), restartPause: summarize(diskBefore.restartPause, diskAfter.restartPause) },
     delivery: {
       deliveredInPhase, deliveredPerSecondInPhase: deliveredInPhase / seconds, deliveredInLoad: deliveredAts.length - afterLoad.length, deliveredTotal: known.length, failed, undelivered: censored.length,
       p50: censoredPercentile(known, censored, 50), p90: censoredPercentile(known, censored, 90), p99: censoredPercentile(known, censored, 99),
@@ -1039,6 +1052,13 @@ function render(r: Results): string {
     ['after the load stopped', drainText],
     ['failed (SENT_FAILED / DS_REJECTED)', String(d.failed)],
   ], ['left', 'left']), '');
+  const atMost = (x: number) => (Number.isFinite(x) ? `≤ ${ms(x)}` : Number.isNaN(x) ? 'n/a' : '> 1 s');
+  const diskRow = (name: string, h: HistogramSummary) => [name, String(h.count), Number.isNaN(h.meanMs) ? 'n/a' : ms(h.meanMs), atMost(h.p50AtMostMs), atMost(h.p99AtMostMs), atMost(h.maxAtMostMs)];
+  out.push('A\'s waits on the disk during the load (its `/metrics` histograms, read before and after; percentiles are bucket bounds). An accept waits for one WAL fsync; a restart pause holds up every request in flight on the event loop:', '');
+  out.push(markdownTable(['measure', 'n', 'mean', 'p50', 'p99', 'max'], [
+    diskRow('WAL fsync awaited (`seos_gateway_wal_sync_seconds`)', open.disk.sync),
+    diskRow('pause to restart the WAL (`seos_gateway_wal_restart_pause_seconds`)', open.disk.restartPause),
+  ]), '');
 
   out.push(`## Phase 2: saturation, ${sat.concurrency} requests in flight for ${sat.seconds} s`, '');
   out.push(markdownTable(['measure', 'value'], [

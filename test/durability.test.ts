@@ -48,6 +48,8 @@ describe('group commit of the WAL', () => {
 
   it('lets callers that wait at the same moment share fsyncs, and never lets a late caller ride on a sync that started before it', async () => {
     const { db, sync } = groupCommitted('g.db');
+    const observed: number[] = [];
+    sync.observeSyncs((seconds) => observed.push(seconds));
     const before = sync.syncs;
     // Fifty commits, each followed by a wait, all in flight together: at most three fsyncs (the first, one started
     // beside it for the commits after it began, and the next, shared by everyone later).
@@ -77,6 +79,8 @@ describe('group commit of the WAL', () => {
     expect([first, second]).not.toContain(third);
     await Promise.all([first, second, third]);
     expect(sync.syncs).toBe(countAtFirst + 3);
+    expect(observed).toHaveLength(sync.syncs - before); // each fsync reported once, with its duration
+    expect(observed.every((seconds) => seconds > 0)).toBe(true);
     await closeDatabase(db);
   });
 
@@ -165,6 +169,8 @@ describe('checkpoints in a worker thread', () => {
 
   it('sync the database file before the gateway finishes a checkpoint, and only then', async () => {
     const { db, checkpointer, insert } = await withCheckpointer('sync.db', { intervalMs: 60_000, restartFrames: 1000 });
+    const pauses: number[] = [];
+    checkpointer.observeFinishes((seconds) => pauses.push(seconds));
     for (let i = 0; i < 20; i++) insert.run(Buffer.alloc(4000, i));
     const below = await checkpointer.checkpointNow();
     expect(below.checkpointed).toBeGreaterThan(0);
@@ -176,6 +182,8 @@ describe('checkpoints in a worker thread', () => {
     // Synced after the first pass; the second copied nothing new (nothing was committed in between), so no second sync.
     expect(checkpointer.databaseSyncs).toBe(1);
     expect(checkpointer.restarts).toBe(1); // and the gateway's connection finished it
+    expect(pauses).toHaveLength(1); // the metrics' view of that pause
+    expect(pauses[0]).toBeGreaterThan(0);
     await checkpointer.stop();
     db.close();
   });

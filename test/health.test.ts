@@ -42,6 +42,11 @@ describe('health, readiness and metrics', () => {
     expect(alfa).toMatch(/seos_gateway_outbox\{state="delivered"\} 1\b/);
     const beta = await (await fetch(`${apiUrl(net.beta)}/metrics`)).text();
     expect(beta).toMatch(/seos_gateway_documents_received_total\{channel="seos"\} 1\b/);
+    // Both acknowledged something (A the document, B its reply), each after a WAL fsync it waited for.
+    const syncs = (text: string) => Number(/^seos_gateway_wal_sync_seconds_count (\d+)$/m.exec(text)?.[1] ?? 0);
+    expect(syncs(alfa)).toBeGreaterThan(0);
+    expect(syncs(beta)).toBeGreaterThan(0);
+    expect(alfa).toMatch(/^seos_gateway_wal_restart_pause_seconds_count \d+$/m);
   });
 
   it('serves the queue dashboard to the operator role only (Basic auth for browsers, or the API-key header)', async () => {

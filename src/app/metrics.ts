@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DeliveryOutcome } from '../delivery/engine.ts';
 import type { OutboxRow } from '../delivery/outbox.ts';
 import type { Db } from '../store/database.ts';
+import { checkpointerOf, walSyncOf } from '../store/durability.ts';
 
 /**
  * Prometheus metrics of one gateway (its own registry: two gateways in one process — tests, the demo — must not
@@ -13,6 +14,9 @@ export interface GatewayMetrics {
   documentReceived(channel: string): void;
   attempt(entry: Pick<OutboxRow, 'kind' | 'createdAt'>, outcome: Pick<DeliveryOutcome, 'result'> & { readonly code?: string }): void;
 }
+
+/** Disk waits are milliseconds when all is well; the upper buckets show a disk that holds acknowledgements back. */
+const DISK_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 export function createGatewayMetrics(db: Db, queueCounts: () => Promise<Record<string, number>>): GatewayMetrics {
   const registry = new Registry();
@@ -43,6 +47,18 @@ export function createGatewayMetrics(db: Db, queueCounts: () => Promise<Record<s
     },
   });
   void queueDepth;
+  // What an acknowledgement waits for on the disk, and the pauses of the event loop when the WAL starts over
+  // (docs/durability.md): the first thing to look at when answers to the records system or to peers are slow.
+  const walSync = new Histogram({
+    name: 'seos_gateway_wal_sync_seconds', help: 'fsyncs of the WAL awaited before acknowledging (group commit), thread-pool queue included',
+    buckets: DISK_BUCKETS, registers: [registry],
+  });
+  const walRestart = new Histogram({
+    name: 'seos_gateway_wal_restart_pause_seconds', help: 'Event-loop pauses to finish a checkpoint so that the WAL starts over',
+    buckets: DISK_BUCKETS, registers: [registry],
+  });
+  walSyncOf(db)?.observeSyncs((seconds) => walSync.observe(seconds));
+  checkpointerOf(db)?.observeFinishes((seconds) => walRestart.observe(seconds));
   return {
     registry,
     documentAccepted: (channel) => accepted.inc({ channel }),

@@ -133,6 +133,7 @@ export class Checkpointer {
   #inCommits = false;
   #fallbacks = 0;
   #databaseSyncs = 0;
+  #observeFinish: ((seconds: number) => void) | undefined;
   /** Finishes in a row that found the database busy (a long reader, another process writing), and when to try next. */
   #busyFinishes = 0;
   #nextFinishAt = 0;
@@ -220,7 +221,9 @@ export class Checkpointer {
     const busyTimeout = this.db.pragma('busy_timeout', { simple: true }) as number;
     try {
       this.db.pragma(`busy_timeout = ${FINISH_BUSY_TIMEOUT_MS}`);
+      const started = performance.now();
       const [row] = this.db.pragma('wal_checkpoint(RESTART)') as Array<CheckpointResult & { busy: number }>;
+      this.#observeFinish?.((performance.now() - started) / 1000);
       if (row && row.busy === 0) {
         this.#restarts++;
         this.#busyFinishes = 0;
@@ -243,6 +246,11 @@ export class Checkpointer {
       this.#asked.set(id, { resolve, reject });
       this.#worker.postMessage({ type: 'checkpoint', id });
     });
+  }
+
+  /** Reports how long each finish paused the event loop (metrics), whether or not it started the WAL over. */
+  observeFinishes(observe: (seconds: number) => void): void {
+    this.#observeFinish = observe;
   }
 
   /** Times the worker synced the database file before a finish (tests). */

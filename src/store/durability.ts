@@ -30,6 +30,7 @@ export class WalSync {
   #syncs = 0;
   #fd: number | undefined;
   #opening: Promise<number> | undefined;
+  #observe: ((seconds: number) => void) | undefined;
 
   /**
    * The connection's change counter tells whether a caller has commits no fsync covers yet: one that has none need
@@ -38,6 +39,14 @@ export class WalSync {
   constructor(databaseFile: string, db: Db) {
     this.#walFile = `${databaseFile}-wal`;
     this.#db = db;
+  }
+
+  /**
+   * Reports how long each fsync took, from asking libuv's thread pool to its answer (metrics): what an
+   * acknowledgement waits for when the disk is slow.
+   */
+  observeSyncs(observe: (seconds: number) => void): void {
+    this.#observe = observe;
   }
 
   /** How many fsyncs of the WAL this process has made (for the benchmarks and tests). */
@@ -107,8 +116,10 @@ export class WalSync {
     const fd = this.#fd;
     // fdatasync, as SQLite syncs its WAL itself: the data and the size, without the timestamps, which spares the
     // file system a journal commit whenever the WAL is rewritten in place (after each restart).
+    const started = performance.now();
     await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (e) => (e ? reject(e) : resolve())));
     this.#syncs++;
+    this.#observe?.((performance.now() - started) / 1000);
   }
 
   /** Releases the WAL's descriptor (with the database connection: closeDatabase). */
