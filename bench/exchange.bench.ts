@@ -7,7 +7,7 @@
  *   npm run bench:exchange                          # full run (~2 minutes)
  *   npx tsx bench/exchange.bench.ts --quick         # 5 s phases: a smoke check (~40 s)
  *   npx tsx bench/exchange.bench.ts --profile always --strict
- *   npx tsx bench/exchange.bench.ts --per-destination 16   # A may have 16 deliveries to B in flight (default 4)
+ *   npx tsx bench/exchange.bench.ts --per-destination 4    # A keeps at most 4 deliveries to B in flight (default 16)
  *
  * Phases, in one run:
  *   1. floor: this process builds, signs and submits straight to B with createSeosClient (no outbox, no queue),
