@@ -79,7 +79,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const logger = createLogger(config.logLevel, options.logStream);
   const identity = loadIdentity(config);
   // Serving and worker processes group their commits (see store/durability.ts); a CLI command syncs each commit.
-  const db = openDatabase(path.join(config.dataDir, 'gateway.db'), { groupCommit: mode !== 'cli', log: logger, ...(options.checkpoints === false ? { checkpoints: false } : {}) });
+  const db = openDatabase(path.join(config.dataDir, 'gateway.db'), { groupCommit: mode !== 'cli', log: logger, checkpoints: options.checkpoints });
   const spool = openGatewayStore(config.dataDir, 'spool', db, config.contentInDatabaseMaxBytes);
   const archive = openGatewayStore(config.dataDir, 'archive', db, config.contentInDatabaseMaxBytes);
   const log = new DeliveryLog(db);

@@ -160,9 +160,11 @@ export class Checkpointer {
     this.ready = new Promise<void>((resolve) => { markReady = resolve; });
     this.#worker.on('message', (message: { type: string; id?: number; message?: string; databaseSyncs?: number } & Partial<CheckpointResult>) => {
       if (message.type === 'ready') markReady();
-      if (message.type === 'checkpointed') this.#databaseSyncs = message.databaseSyncs!;
-      if (message.type === 'checkpointed' && message.checkpointed! > 0) this.#checkpoints++;
-      if (message.type === 'checkpointed') this.#afterWorkerCheckpoint(message.log!, restartFrames, options.log);
+      if (message.type === 'checkpointed') {
+        this.#databaseSyncs = message.databaseSyncs!;
+        if (message.checkpointed! > 0) this.#checkpoints++;
+        this.#afterWorkerCheckpoint(message.log!, restartFrames, options.log);
+      }
       if (message.type === 'error' && message.id === undefined) options.log?.warn({ err: message.message }, 'WAL checkpoint failed; will retry');
       const asked = message.id === undefined ? undefined : this.#asked.get(message.id);
       if (!asked) return;

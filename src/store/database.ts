@@ -61,10 +61,12 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
   immediateByDefault(db);
   migrate(db, options.migrations ?? MIGRATIONS);
   // A serving gateway also moves checkpoints off its event loop (store/checkpointer.ts).
-  if (groupCommit && options.checkpoints === false) {
-    db.pragma('wal_autocheckpoint = 0');
-    attachWalSync(db, new WalSync(path.resolve(file), db));
-  } else if (groupCommit) attachWalSync(db, new WalSync(path.resolve(file), db), new Checkpointer(db, path.resolve(file), { log: options.log }));
+  if (groupCommit) {
+    const resolved = path.resolve(file);
+    const checkpointer = options.checkpoints === false ? undefined : new Checkpointer(db, resolved, { log: options.log });
+    if (!checkpointer) db.pragma('wal_autocheckpoint = 0'); // another connection checkpoints (see `checkpoints`)
+    attachWalSync(db, new WalSync(resolved, db), checkpointer);
+  }
   return db;
 }
 
