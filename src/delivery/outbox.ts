@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { statement, type Db } from '../store/database.ts';
+import { timeOrderedUuid } from '../time-ordered-uuid.ts';
 
 /**
  * The transactional outbox: one row per delivery the gateway owes. Rows are inserted in the same transaction as
@@ -37,7 +37,7 @@ export interface NewOutboxEntry {
 
 export function addOutboxEntry(db: Db, entry: NewOutboxEntry): OutboxRow {
   const now = new Date().toISOString();
-  const id = randomUUID();
+  const id = timeOrderedUuid();
   statement(db, `INSERT INTO outbox (id, kind, document_id, destination, payload_sha256, payload_json, state, attempts, job_seq, next_attempt_at, created_at, updated_at)
     VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?, ?)`)
     .run(id, entry.kind, entry.documentId ?? null, entry.destination, entry.payloadSha256 ?? null,

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { GatewayError } from '../errors/index.ts';
+import { timeOrderedUuid } from '../time-ordered-uuid.ts';
 
 /**
  * GUIDs, dates and the other simple values of the SEOS schema. GUIDs carry mandatory braces; we generate them
@@ -9,7 +9,7 @@ import { GatewayError } from '../errors/index.ts';
 const GUID_RE = /^\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}$/;
 
 export function newGuid(): string {
-  return `{${randomUUID()}}`;
+  return `{${timeOrderedUuid()}}`;
 }
 
 export function isGuid(value: string): boolean {

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { statement, type Db } from './database.ts';
+import { timeOrderedUuid } from '../time-ordered-uuid.ts';
 
 /**
  * Documents exchanged with other administrations, their SEOS messages and status history. Plain synchronous
@@ -70,7 +70,7 @@ const COLUMNS: Record<keyof DocumentRow, string> = {
 const SELECT = `SELECT ${Object.entries(COLUMNS).map(([k, c]) => `${c} AS "${k}"`).join(', ')} FROM documents`;
 
 export function newId(): string {
-  return randomUUID();
+  return timeOrderedUuid();
 }
 
 export function findDocument(db: Db, direction: Direction, documentGuid: string, counterpartyGuid: string): DocumentRow | undefined {
