@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { addOutboxEntry } from '../src/delivery/outbox.ts';
 import { newGuid, isGuid } from '../src/seos/values.ts';
+import { openDatabase } from '../src/store/database.ts';
 import { newId } from '../src/store/documents.ts';
 import { timeOrderedUuid } from '../src/time-ordered-uuid.ts';
 
@@ -20,8 +22,11 @@ describe('time-ordered ids and GUIDs (UUID version 7)', () => {
     expect([...made].sort()).toEqual(made);
   });
 
-  it('are what the gateway uses for its document ids and for the SEOS GUIDs it makes, which stay valid GUIDs', () => {
+  it('are what the gateway uses for its document and outbox ids and for the SEOS GUIDs it makes, which stay valid GUIDs', () => {
     expect(newId()).toMatch(UUID_V7);
+    const db = openDatabase(':memory:');
+    expect(addOutboxEntry(db, { kind: 'seos-document', destination: newGuid() }).id).toMatch(UUID_V7);
+    db.close();
     const guid = newGuid();
     expect(isGuid(guid)).toBe(true);
     expect(guid.slice(1, -1)).toMatch(UUID_V7);
