@@ -1,5 +1,14 @@
 import { randomFillSync } from 'node:crypto';
 
+const RANDOM_BYTES = 10;
+/**
+ * Randomness for 256 ids, drawn at once, as `randomUUID` keeps a batch too: one `randomFillSync` per id took
+ * 2.6 µs (2 % of the API thread's CPU in the pipeline benchmark), an id from the batch 0.5 µs. Each id takes its
+ * own ten bytes.
+ */
+const pool = Buffer.alloc(256 * RANDOM_BYTES);
+let poolOffset = pool.length;
+
 /**
  * A UUID of version 7 (RFC 9562): 48 bits of Unix time in milliseconds, then 74 random bits. The gateway's own
  * ids and GUIDs are these rather than version 4 (random throughout) because they are keys of indexes that grow for
@@ -10,9 +19,13 @@ import { randomFillSync } from 'node:crypto';
  * digits only) and unguessable (74 random bits); they do tell when they were made, as the message itself does.
  */
 export function timeOrderedUuid(now: number = Date.now()): string {
+  if (poolOffset === pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
   const bytes = Buffer.allocUnsafe(16);
-  randomFillSync(bytes, 6, 10);
   bytes.writeUIntBE(now, 0, 6);
+  pool.copy(bytes, 6, poolOffset, (poolOffset += RANDOM_BYTES));
   bytes[6] = 0x70 | (bytes[6]! & 0x0f); // version 7
   bytes[8] = 0x80 | (bytes[8]! & 0x3f); // variant 10
   const hex = bytes.toString('hex');
