@@ -9,12 +9,11 @@ import { createGateway } from './gateway.ts';
  * process's messages: `deliver` (a row due now, with its job sequence), `counts`, `stop`.
  */
 const port = parentPort!;
-const { configFile, env, writeLockBuffer } = workerData as { configFile?: string; env: Record<string, string | undefined>; writeLockBuffer?: SharedArrayBuffer };
+const { configFile, env } = workerData as { configFile?: string; env: Record<string, string | undefined> };
 const config = loadConfig({ file: configFile, env });
 const gateway = await createGateway(config, {
   mode: 'worker',
   checkpoints: false, // serve's connection, in the same process, checkpoints for both
-  ...(writeLockBuffer ? { writeLockBuffer } : {}),
   attempted: (entry, outcome) => {
     const attempt: AttemptSummary = { kind: entry.kind, createdAt: entry.createdAt, result: outcome.result, ...('code' in outcome ? { code: outcome.code } : {}) };
     port.postMessage({ type: 'attempted', attempt });

@@ -1,6 +1,5 @@
 import { Worker } from 'node:worker_threads';
 import type { HandedOff } from '../delivery/engine.ts';
-import { releaseAbandonedWriteLock } from '../store/write-lock.ts';
 
 /**
  * The serve process's deliveries, on a thread of their own.
@@ -37,12 +36,7 @@ export interface DeliveryThreadOptions {
   readonly log: { info(o: object, m?: string): void; error(o: object, m?: string): void };
   /** Before an unexpected stop is answered with a new thread (ms). */
   readonly restartDelayMs?: number;
-  /** The write lock serve's connection shares with the thread's (store/write-lock.ts; owners WRITE_LOCK_OWNERS). */
-  readonly writeLockBuffer?: SharedArrayBuffer;
 }
-
-/** Who holds the write lock that serve shares with its delivery thread. */
-export const WRITE_LOCK_OWNERS = { serve: 1, deliveryThread: 2 } as const;
 
 type FromThread =
   | { type: 'ready' }
@@ -133,7 +127,6 @@ export class DeliveryThread {
         entry: new URL('./delivery-thread-main.ts', import.meta.url).href,
         configFile: this.options.configFile,
         env: { ...(this.options.env ?? process.env) },
-        writeLockBuffer: this.options.writeLockBuffer,
       },
     });
     this.#worker = worker;
@@ -163,8 +156,6 @@ export class DeliveryThread {
         if (!started) reject(error);
       });
       worker.on('exit', (code) => {
-        // Ended in the middle of a write (terminated): its connection is gone, and so is its hold on the lock.
-        if (this.options.writeLockBuffer) releaseAbandonedWriteLock(this.options.writeLockBuffer, WRITE_LOCK_OWNERS.deliveryThread);
         if (this.#worker === worker) {
           this.#alive = false;
           this.#ready = false;

@@ -20,13 +20,12 @@ import { createSeosClient } from '../seos/soap/index.ts';
 import type { SsevChannel } from '../ssev/index.ts';
 import { WEBHOOK_KIND, createWebhookHandler, createWebhookNotifier } from '../webhooks/index.ts';
 import { withRnuOnTheWire } from '../ejournal/carried-rnu.ts';
-import { DeliveryThread, WRITE_LOCK_OWNERS } from './delivery-thread.ts';
+import { DeliveryThread } from './delivery-thread.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createGatewayMetrics } from './metrics.ts';
 import { registerHealthRoutes } from '../api/health.ts';
 import { openGatewayStore, type ContentStore } from '../store/content-store.ts';
 import { openDatabase, type Db } from '../store/database.ts';
-import { WriteLock, createWriteLockBuffer } from '../store/write-lock.ts';
 import { closeDatabase, durable } from '../store/durability.ts';
 import type { DestinationStream } from 'pino';
 
@@ -48,8 +47,6 @@ export interface GatewayOptions {
   readonly deliveryThread?: { readonly configFile: string | undefined; readonly env?: Readonly<Record<string, string | undefined>> };
   /** Inside serve's delivery thread: serve's connection checkpoints the database for both (see OpenDatabaseOptions). */
   readonly checkpoints?: boolean;
-  /** Inside serve's delivery thread: the write lock serve's connection shares with it (store/write-lock.ts). */
-  readonly writeLockBuffer?: SharedArrayBuffer;
   /** Every settled delivery attempt, besides this gateway's own metrics (the delivery thread reports them to serve). */
   readonly attempted?: (entry: OutboxRow, outcome: DeliveryOutcome) => void;
 }
@@ -81,14 +78,8 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   const mode = options.mode ?? 'serve';
   const logger = createLogger(config.logLevel, options.logStream);
   const identity = loadIdentity(config);
-  const threadOptions = mode === 'serve' && config.delivery.inProcessWorkers ? options.deliveryThread : undefined;
-  // serve and its delivery thread take turns to write without SQLite's sleeping busy handler (store/write-lock.ts).
-  const writeLockBuffer = options.writeLockBuffer ?? (threadOptions ? createWriteLockBuffer() : undefined);
-  const writeLock = writeLockBuffer
-    ? new WriteLock(writeLockBuffer, options.writeLockBuffer ? WRITE_LOCK_OWNERS.deliveryThread : WRITE_LOCK_OWNERS.serve)
-    : undefined;
   // Serving and worker processes group their commits (see store/durability.ts); a CLI command syncs each commit.
-  const db = openDatabase(path.join(config.dataDir, 'gateway.db'), { groupCommit: mode !== 'cli', log: logger, checkpoints: options.checkpoints, writeLock });
+  const db = openDatabase(path.join(config.dataDir, 'gateway.db'), { groupCommit: mode !== 'cli', log: logger, checkpoints: options.checkpoints });
   const spool = openGatewayStore(config.dataDir, 'spool', db, config.contentInDatabaseMaxBytes);
   const archive = openGatewayStore(config.dataDir, 'archive', db, config.contentInDatabaseMaxBytes);
   const log = new DeliveryLog(db);
@@ -121,6 +112,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
   // Scheduled once the current synchronous transaction has committed, never from inside it.
   const schedule = (entry: OutboxRow) => setImmediate(() => engine.schedule(entry));
   const inProcessDeliveries = mode === 'worker' || (mode === 'serve' && config.delivery.inProcessWorkers);
+  const threadOptions = mode === 'serve' && config.delivery.inProcessWorkers ? options.deliveryThread : undefined;
   let thread: DeliveryThread | undefined;
   const queueCounts = async () => {
     const [counts, held] = await Promise.all([engine.queueCounts(), thread?.counts()]);
@@ -249,7 +241,7 @@ export async function createGateway(config: GatewayConfig, options: GatewayOptio
       if (threadOptions) {
         thread = await DeliveryThread.start({
           configFile: threadOptions.configFile, ...(threadOptions.env ? { env: threadOptions.env } : {}), log: logger.child({ component: 'delivery-thread' }),
-          attempted: (attempt) => metrics.attempt(attempt, attempt), ...(writeLockBuffer ? { writeLockBuffer } : {}),
+          attempted: (attempt) => metrics.attempt(attempt, attempt),
         });
       }
       registrySync?.start();

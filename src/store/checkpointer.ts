@@ -1,7 +1,6 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Db } from './database.ts';
-import type { WriteLock } from './write-lock.ts';
 
 /**
  * Checkpoints a WAL-mode database from a worker thread instead of inside the commits of the event loop.
@@ -35,8 +34,6 @@ export interface CheckpointerOptions {
   /** From this many frames in the WAL on, the gateway's connection finishes a worker checkpoint (see above). */
   readonly restartFrames?: number;
   readonly log?: { warn(o: object, m?: string): void };
-  /** The process's write lock (OpenDatabaseOptions.writeLock), held while a finish restarts the WAL. */
-  readonly writeLock?: WriteLock;
 }
 
 /** A few dozen exchanges' pages at a time on a busy gateway: small checkpoints, two fsyncs each, off the event loop. */
@@ -128,7 +125,6 @@ timer = setTimeout(tick, workerData.intervalMs);
 
 export class Checkpointer {
   readonly #worker: Worker;
-  readonly #writeLock: WriteLock | undefined;
   #checkpoints = 0;
   #stopped: Promise<void> | undefined;
   #exited = false;
@@ -146,7 +142,6 @@ export class Checkpointer {
   readonly ready: Promise<void>;
 
   constructor(private readonly db: Db, file: string, options: CheckpointerOptions = {}) {
-    this.#writeLock = options.writeLock;
     db.pragma('wal_autocheckpoint = 0');
     // A WAL that grew long once (a burst, or the fallback below) is cut back to this when it starts over.
     db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
@@ -229,9 +224,7 @@ export class Checkpointer {
     try {
       this.db.pragma(`busy_timeout = ${FINISH_BUSY_TIMEOUT_MS}`);
       const started = performance.now();
-      // Holding the write lock: the delivery thread's next commit waits on it, not in SQLite's busy handler.
-      const restart = () => this.db.pragma('wal_checkpoint(RESTART)') as Array<CheckpointResult & { busy: number }>;
-      const [row] = this.#writeLock ? this.#writeLock.hold(restart) : restart();
+      const [row] = this.db.pragma('wal_checkpoint(RESTART)') as Array<CheckpointResult & { busy: number }>;
       this.#observeFinish?.((performance.now() - started) / 1000);
       if (row && row.busy === 0) {
         this.#restarts++;

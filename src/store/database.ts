@@ -5,13 +5,10 @@ import { GatewayError } from '../errors/index.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { WalSync, attachWalSync } from './durability.ts';
 import { MIGRATIONS, type Migration } from './migrations.ts';
-import type { WriteLock } from './write-lock.ts';
 
 export type Db = Database.Database;
 
 const statements = new WeakMap<Db, Map<string, Database.Statement>>();
-/** The lock each connection takes before it writes, where the process has one (OpenDatabaseOptions.writeLock). */
-const writeLocks = new WeakMap<Db, WriteLock>();
 
 /**
  * A prepared statement, prepared once per connection and SQL text: preparing on every call cost about a tenth of
@@ -25,7 +22,7 @@ export function statement(db: Db, sql: string): Database.Statement {
   }
   let prepared = cache.get(sql);
   if (!prepared) {
-    prepared = withWriteLock(db, db.prepare(sql));
+    prepared = db.prepare(sql);
     cache.set(sql, prepared);
   }
   return prepared;
@@ -51,11 +48,6 @@ export interface OpenDatabaseOptions {
    * thread's, with its checkpoint worker) does it for the whole database. Group commit only.
    */
   readonly checkpoints?: boolean;
-  /**
-   * Shared with the other connections of this process that write (serve's delivery thread): each write transaction,
-   * and each writing statement outside one, holds it (store/write-lock.ts).
-   */
-  readonly writeLock?: WriteLock;
 }
 
 export function openDatabase(file: string, options: OpenDatabaseOptions = {}): Db {
@@ -66,26 +58,16 @@ export function openDatabase(file: string, options: OpenDatabaseOptions = {}): D
   db.pragma(groupCommit ? 'synchronous = NORMAL' : 'synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  if (options.writeLock) writeLocks.set(db, options.writeLock);
   immediateByDefault(db);
   migrate(db, options.migrations ?? MIGRATIONS);
   // A serving gateway also moves checkpoints off its event loop (store/checkpointer.ts).
   if (groupCommit) {
     const resolved = path.resolve(file);
-    const checkpointer = options.checkpoints === false ? undefined : new Checkpointer(db, resolved, { log: options.log, writeLock: options.writeLock });
+    const checkpointer = options.checkpoints === false ? undefined : new Checkpointer(db, resolved, { log: options.log });
     if (!checkpointer) db.pragma('wal_autocheckpoint = 0'); // another connection checkpoints (see `checkpoints`)
     attachWalSync(db, new WalSync(resolved, db), checkpointer);
   }
   return db;
-}
-
-/** A writing statement run outside a transaction holds the connection's write lock (a transaction holds it already). */
-function withWriteLock(db: Db, prepared: Database.Statement): Database.Statement {
-  const lock = writeLocks.get(db);
-  if (!lock || prepared.reader) return prepared;
-  const run = prepared.run.bind(prepared);
-  prepared.run = ((...args: unknown[]) => (db.inTransaction ? run(...args) : lock.hold(() => run(...args)))) as Database.Statement['run'];
-  return prepared;
 }
 
 /**
@@ -99,13 +81,8 @@ function immediateByDefault(db: Db): void {
   const transaction = db.transaction.bind(db);
   db.transaction = ((fn: (...args: never[]) => unknown) => {
     const tx = transaction(fn);
-    const lock = writeLocks.get(db);
-    // Outermost write transactions hold the process's write lock, if there is one; nested ones are savepoints.
-    const locked = (run: (...args: never[]) => unknown) => (...args: never[]) => (
-      lock && !db.inTransaction ? lock.hold(() => run(...args)) : run(...args));
-    const immediate = locked(tx.immediate);
-    return Object.assign(immediate, {
-      default: immediate, deferred: tx.deferred, immediate, exclusive: locked(tx.exclusive),
+    return Object.assign((...args: never[]) => tx.immediate(...args), {
+      default: tx.immediate, deferred: tx.deferred, immediate: tx.immediate, exclusive: tx.exclusive,
     });
   }) as Db['transaction'];
 }
