@@ -105,7 +105,10 @@ export interface DeliveryEngineOptions {
 }
 
 export const QUEUE_NAME = 'delivery';
+// Used when no configuration gives them; the same as the configuration's defaults (config/exchange-config.ts).
 const DEFAULT_DIRECT_LIMIT = 1000;
+const DEFAULT_CONCURRENCY = 32;
+const DEFAULT_PER_DESTINATION_CONCURRENCY = 16;
 
 interface Applied {
   readonly row: OutboxRow;
@@ -146,7 +149,7 @@ export class DeliveryEngine {
       this.worker = new Worker<JobData>(QUEUE_NAME, (job) => this.process(job.data), {
         connection: this.options.connection,
         prefix: this.options.prefix,
-        concurrency: this.options.concurrency ?? 32, // the configuration's default
+        concurrency: this.options.concurrency ?? DEFAULT_CONCURRENCY,
         // A job left active by a killed process comes back after the lock expires; its row decides what to do.
         maxStalledCount: 1000,
         lockDuration: this.options.lockDurationMs ?? 30_000,
@@ -432,7 +435,7 @@ export class DeliveryEngine {
 
   /** Takes a slot at the destination: undefined when one was free now, else a promise that resolves with one. */
   private acquire(destination: string): Promise<void> | undefined {
-    const limit = this.options.perDestinationConcurrency ?? 16; // the configuration's default
+    const limit = this.options.perDestinationConcurrency ?? DEFAULT_PER_DESTINATION_CONCURRENCY;
     const active = this.inFlight.get(destination) ?? 0;
     if (active < limit) {
       this.inFlight.set(destination, active + 1);

@@ -1,8 +1,8 @@
 import type { DeliveryHandler, DeliveryOutcome } from '../delivery/engine.ts';
 import { addOutboxEntry, type OutboxRow } from '../delivery/outbox.ts';
 import { GatewayError, isGatewayError, type ErrorCode } from '../errors/index.ts';
+import { newGuid } from '../seos/values.ts';
 import { findDocument, getDocument, insertAttachments, insertDocument, updateDocument, type DocumentRow } from '../store/documents.ts';
-import { timeOrderedUuid } from '../time-ordered-uuid.ts';
 import {
   OUTBOX_KIND, SSEV_DESTINATION, afterCommit, errorText, logCounterparty, noLogger, recipientKey, type SsevChannelDeps,
 } from './context.ts';
@@ -118,7 +118,7 @@ export function createSsevSender(deps: SsevChannelDeps) {
       attachments: files.map(({ fileName, mimeType, sha256, size }) => ({ fileName, mimeType, sha256, size })),
     };
     const key = recipientKey(r.kind, r.identifier);
-    const documentGuid = input.documentGuid ?? `{${timeOrderedUuid()}}`;
+    const documentGuid = input.documentGuid ?? newGuid();
     if (input.documentGuid && findDocument(deps.db, 'out', documentGuid, key)) {
       throw new GatewayError('GW_ERR_DOCUMENT_EXISTS', `DocumentGUID ${documentGuid} was already sent to this SSEV recipient`);
     }
