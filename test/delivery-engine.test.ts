@@ -5,7 +5,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DeliveryEngine, QUEUE_NAME, type DeliveryEngineOptions, type DeliveryHandler } from '../src/delivery/engine.ts';
-import { addOutboxEntry, getOutboxEntry, listAttempts } from '../src/delivery/outbox.ts';
+import { addOutboxEntry, getOutboxEntry, listAttempts, pendingEntries } from '../src/delivery/outbox.ts';
 import { startRedisServer, type RedisServer } from '../src/devtools/redis-server.ts';
 import { openDatabase, type Db } from '../src/store/database.ts';
 
@@ -83,7 +83,8 @@ describe('delivery without a queue job', () => {
   it('does nothing for a sequence bumped in a transaction that was rolled back', async () => {
     const calls: string[] = [];
     await startEngine(async (row) => { calls.push(row.id); return { result: 'delivered' }; });
-    const row = addOutboxEntry(db, { kind: 'test', destination: 'b' });
+    addOutboxEntry(db, { kind: 'test', destination: 'b' });
+    const row = pendingEntries(db)[0]; // read back: its scheduling bumps the sequence
     try {
       db.transaction(() => {
         engine!.schedule(row);
@@ -94,7 +95,23 @@ describe('delivery without a queue job', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(calls).toEqual([]);
-    expect(getOutboxEntry(db, row.id)).toMatchObject({ state: 'pending', jobSeq: 0 });
+    expect(getOutboxEntry(db, row.id)).toMatchObject({ state: 'pending', jobSeq: 1 });
+  });
+
+  it('gives a new row its first job without writing, and bumps the sequence for every later one', async () => {
+    await startEngine(async () => ({ result: 'delivered' }), { runWorker: false });
+    const queue = new Queue(QUEUE_NAME, { connection: connection(), prefix });
+    const row = addOutboxEntry(db, { kind: 'test', destination: 'b' });
+    const changesBefore = db.prepare('SELECT total_changes() AS n').get() as { n: number };
+    engine!.schedule(row);
+    await engine!.flush();
+    expect(db.prepare('SELECT total_changes() AS n').get()).toEqual(changesBefore);
+    engine!.schedule(row); // the same object again: its first sequence is taken
+    engine!.schedule(getOutboxEntry(db, row.id)!);
+    await engine!.flush();
+    expect(getOutboxEntry(db, row.id)?.jobSeq).toBe(3);
+    expect((await queue.getJobs(['waiting'])).map((j) => j.id).sort()).toEqual([`${row.id}.1`, `${row.id}.2`, `${row.id}.3`]);
+    await queue.close();
   });
 
   it('lets close wait for a delivery in flight, and counts it as active meanwhile', async () => {

@@ -4,7 +4,7 @@ import type { Db } from '../store/database.ts';
 import {
   DEFAULT_DESTINATION_POLICY, mayAttempt, recordSuccess, recordTransportFailure, type DestinationPolicy,
 } from './destinations.ts';
-import { bumpJobSeq, getOutboxEntry, pendingEntries, recordAttempt, updateOutbox, type OutboxRow } from './outbox.ts';
+import { getOutboxEntry, takeJobSeq, pendingEntries, recordAttempt, updateOutbox, type OutboxRow } from './outbox.ts';
 import { DEFAULT_RETRY_POLICY, retryDelay, type RetryPolicy } from './retry-policy.ts';
 
 /**
@@ -187,9 +187,10 @@ export class DeliveryEngine {
    * the document's current status, and only the attempt holding the row's current sequence settles it.
    */
   schedule(entry: Pick<OutboxRow, 'id' | 'nextAttemptAt'>): void {
-    // The sequence is bumped now, in the caller's transaction if there is one: whatever claims the row after this
-    // (an eJournal carrier taking it as a companion) bumps it again, and this job then does nothing.
-    const seq = bumpJobSeq(this.options.db, entry.id);
+    // The sequence is taken now, in the caller's transaction if there is one (a bump, unless the row is new):
+    // whatever claims the row after this (an eJournal carrier taking it as a companion) bumps it again, and this
+    // job then does nothing.
+    const seq = takeJobSeq(this.options.db, entry);
     const delay = Math.max(0, new Date(entry.nextAttemptAt).getTime() - Date.now());
     const job = { outboxId: entry.id, seq };
     if (delay === 0 && !this.worker && !this.closing && this.options.handOff) {

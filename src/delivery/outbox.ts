@@ -35,14 +35,25 @@ export interface NewOutboxEntry {
   notBefore?: Date;
 }
 
+/** The job sequence a row is inserted with: its first job's, so scheduling it the first time writes nothing. */
+const FIRST_JOB_SEQ = 1;
+
+/** Rows just inserted whose first sequence no job has taken yet (see `takeJobSeq`). */
+const unscheduled = new WeakSet<OutboxRow>();
+
 export function addOutboxEntry(db: Db, entry: NewOutboxEntry): OutboxRow {
   const now = new Date().toISOString();
-  const id = timeOrderedUuid();
+  const row: OutboxRow = {
+    id: timeOrderedUuid(), kind: entry.kind, documentId: entry.documentId ?? null, destination: entry.destination,
+    payloadSha256: entry.payloadSha256 ?? null, payloadJson: entry.payload === undefined ? null : JSON.stringify(entry.payload),
+    state: 'pending', attempts: 0, jobSeq: FIRST_JOB_SEQ, nextAttemptAt: (entry.notBefore ?? new Date()).toISOString(),
+    lastError: null, createdAt: now, updatedAt: now,
+  };
   statement(db, `INSERT INTO outbox (id, kind, document_id, destination, payload_sha256, payload_json, state, attempts, job_seq, next_attempt_at, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, 0, ?, ?, ?)`)
-    .run(id, entry.kind, entry.documentId ?? null, entry.destination, entry.payloadSha256 ?? null,
-      entry.payload === undefined ? null : JSON.stringify(entry.payload), (entry.notBefore ?? new Date()).toISOString(), now, now);
-  return getOutboxEntry(db, id)!;
+    VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`)
+    .run(row.id, row.kind, row.documentId, row.destination, row.payloadSha256, row.payloadJson, row.jobSeq, row.nextAttemptAt, now, now);
+  unscheduled.add(row);
+  return row;
 }
 
 export function getOutboxEntry(db: Db, id: string): OutboxRow | undefined {
@@ -63,6 +74,17 @@ export function bumpJobSeq(db: Db, id: string): number {
   const row = statement(db, 'UPDATE outbox SET job_seq = job_seq + 1, updated_at = ? WHERE id = ? RETURNING job_seq AS s')
     .get(new Date().toISOString(), id) as { s: number } | undefined;
   return row?.s ?? 0;
+}
+
+/**
+ * The sequence a new job for this row carries. The first job of a row `addOutboxEntry` just returned takes the
+ * sequence the row was inserted with; every other takes a bumped one. That first bump was a write transaction of
+ * its own after every accepted document, with the write lock to wait for (about one WAL frame and one lock in
+ * fifteen of an accept's). A row read back from the database is never taken for a new one: it is a new object.
+ */
+export function takeJobSeq(db: Db, row: Pick<OutboxRow, 'id'>): number {
+  if (unscheduled.delete(row as OutboxRow)) return FIRST_JOB_SEQ;
+  return bumpJobSeq(db, row.id);
 }
 
 export interface AttemptRecord {
