@@ -104,6 +104,28 @@ describe('signature shapes and options', () => {
     expect(result.bytes).toBe(streamed.length);
   });
 
+  it('writes the same bytes in memory as streaming whatever an attachment\'s length against the encoding steps', async () => {
+    // In memory, bytes are encoded 48 KiB at a time straight into the message; streaming, 192 KiB at a time.
+    for (const length of [0, 1, 2, 3, 49_151, 49_152, 49_153, 200_003]) {
+      const bytes = Buffer.alloc(length);
+      for (let i = 0; i < length; i++) bytes[i] = (i * 7919) % 256;
+      const message = sampleRegistration({ attachments: [{ fileName: 'a.bin', mimeType: 'application/octet-stream', content: { source: 'bytes', bytes } }] });
+      const inMemory = signMessage(message, pki.alfa);
+      expect((await streamed(message, pki.alfa)).equals(inMemory), `length ${length}`).toBe(true);
+      const att = (verifySignedMessage(inMemory).message.body as any).document.attachments[0];
+      expect(Buffer.from(att.content.text.toString('latin1'), 'base64').equals(bytes), `length ${length}`).toBe(true);
+    }
+  });
+
+  it('ends the message correctly when the Signature is larger than the room kept for it', async () => {
+    // An issuer name of 20,000 characters: the Signature no longer fits in the 16 KiB after the unsigned bytes.
+    const identity = { ...pki.alfa, certificate: { ...pki.alfa.certificate, issuer: `CN=${'И'.repeat(20_000)}` } };
+    const message = sampleRegistration();
+    const inMemory = signMessage(message, identity);
+    expect(inMemory.toString('utf8').endsWith('</X509Data></KeyInfo></Signature></Message>')).toBe(true);
+    expect(inMemory.equals(await streamed(message, identity))).toBe(true);
+  });
+
   it('streams a multi-megabyte file attachment that xmlsec1 verifies', async () => {
     const big = Buffer.alloc(3 * 1024 * 1024 + 1, 7); // not a multiple of 3: exercises the chunk carry
     for (let i = 0; i < big.length; i += 4096) big[i] = i % 251;
@@ -145,3 +167,12 @@ describe('signature shapes and options', () => {
     expect(signer.notAfter.getTime()).toBeGreaterThan(signer.notBefore.getTime());
   });
 });
+
+/** What writeSignedMessage writes, collected. */
+async function streamed(message: Parameters<typeof writeSignedMessage>[0], identity: Parameters<typeof writeSignedMessage>[1]): Promise<Buffer> {
+  const sink = new PassThrough();
+  const chunks: Buffer[] = [];
+  sink.on('data', (c: Buffer) => chunks.push(c));
+  await writeSignedMessage(message, identity, sink);
+  return Buffer.concat(chunks);
+}
