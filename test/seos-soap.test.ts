@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DOMParser } from '@xmldom/xmldom';
 import forge from 'node-forge';
@@ -306,6 +308,8 @@ type Respond = (res: http.ServerResponse, received: Received, req: http.Incoming
 class Peer {
   readonly received: Received[] = [];
   connections = 0;
+  /** How long each request is left unread at first (the sender's writes then wait for the socket). */
+  pauseMs = 0;
   respond: Respond = (res) => sendXml(res, 200, buildSubmitResponse(null));
 
   private constructor(readonly server: http.Server | https.Server, readonly url: string) {}
@@ -315,6 +319,10 @@ class Peer {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
+      if (peer.pauseMs > 0) {
+        req.pause();
+        setTimeout(() => req.resume(), peer.pauseMs);
+      }
       req.on('end', () => {
         const body = Buffer.concat(chunks);
         let message: Buffer;
@@ -394,6 +402,7 @@ describe('SEOS client over loopback HTTP', () => {
   afterEach(() => {
     while (clients.length) clients.pop()!.close();
     peer.received.length = 0;
+    peer.pauseMs = 0;
     peer.respond = (res) => sendXml(res, 200, buildSubmitResponse(null));
   });
   beforeAll(() => {
@@ -637,6 +646,23 @@ describe('SEOS client over loopback HTTP', () => {
     const outcome = await newClient().submit(peer.url, big, expectation);
     expect(outcome.kind).toBe('delivered');
     expect(peer.received[0].message.equals(big)).toBe(true);
+  });
+
+  it('sends a message from its archived file byte-exact, read in reused chunks, to a peer that reads late', async () => {
+    // The file is read into one buffer again and again: a chunk overwritten before the socket took it would show.
+    const big = signedRegistration({
+      attachments: [{ fileName: 'скан.pdf', mimeType: 'application/pdf', content: { source: 'bytes', bytes: crypto.randomBytes(12 * 1024 * 1024) } }],
+    }).bytes;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'seos-archived-'));
+    const file = path.join(dir, 'message.xml');
+    fs.writeFileSync(file, big);
+    peer.pauseMs = 300;
+    peer.respond = (res) => sendXml(res, 200, buildSubmitResponse(statusReply(expectation.documentGuid, 'DS_WAIT_REGISTRATION')));
+    const outcome = await newClient().submit(peer.url, { path: file }, expectation);
+    expect(outcome.kind).toBe('delivered');
+    expect(peer.received[0].message.equals(big)).toBe(true);
+    expect(Number(peer.received[0].headers['content-length'])).toBe(peer.received[0].body.length);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 
