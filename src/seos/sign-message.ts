@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { SigningIdentity } from '../pki/index.ts';
@@ -140,18 +140,38 @@ async function streamAttachment(content: AttachmentContent, emit: (chunk: Buffer
     return;
   }
   if (content.source === 'bytes') {
-    for (let i = 0; i < content.bytes.length; i += STREAM_CHUNK) {
-      await emit(Buffer.from(content.bytes.subarray(i, i + STREAM_CHUNK).toString('base64'), 'latin1'));
-    }
+    for (let i = 0; i < content.bytes.length; i += STREAM_CHUNK) await emit(base64Of(content.bytes.subarray(i, i + STREAM_CHUNK)));
     return;
   }
-  let carry = Buffer.alloc(0);
-  for await (const chunk of createReadStream(content.path, { highWaterMark: STREAM_CHUNK }) as AsyncIterable<Buffer>) {
-    const data = carry.length ? Buffer.concat([carry, chunk]) : chunk;
-    const usable = data.length - (data.length % 3);
-    if (usable > 0) await emit(Buffer.from(data.subarray(0, usable).toString('base64'), 'latin1'));
-    carry = Buffer.from(data.subarray(usable));
+  // One buffer for the raw bytes, read into again and again: each step is encoded into a buffer of its own first.
+  const handle = await open(content.path, 'r');
+  try {
+    const raw = Buffer.allocUnsafe(STREAM_CHUNK);
+    for (;;) {
+      const filled = await readFully(handle, raw);
+      if (filled > 0) await emit(base64Of(raw.subarray(0, filled)));
+      if (filled < raw.length) return;
+    }
+  } finally {
+    await handle.close();
   }
-  if (carry.length) await emit(Buffer.from(carry.toString('base64'), 'latin1'));
 }
 
+/** Fills `buffer` from the file unless it ends first (then less); a step that is not the last is a multiple of 3. */
+async function readFully(handle: FileHandle, buffer: Buffer): Promise<number> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, null);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled;
+}
+
+/** The base64 of `raw` in a buffer of its own, encoded ENCODE_CHUNK at a time (see `writeUnsigned`). */
+function base64Of(raw: Buffer): Buffer {
+  const encoded = Buffer.allocUnsafe(4 * Math.ceil(raw.length / 3));
+  let at = 0;
+  for (let i = 0; i < raw.length; i += ENCODE_CHUNK) at += encoded.write(raw.subarray(i, i + ENCODE_CHUNK).toString('base64'), at, 'latin1');
+  return encoded;
+}
