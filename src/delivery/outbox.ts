@@ -79,8 +79,8 @@ export function bumpJobSeq(db: Db, id: string): number {
 /**
  * The sequence a new job for this row carries. The first job of a row `addOutboxEntry` just returned takes the
  * sequence the row was inserted with; every other takes a bumped one. That first bump was a write transaction of
- * its own after every accepted document, with the write lock to wait for (about one WAL frame and one lock in
- * fifteen of an accept's). A row read back from the database is never taken for a new one: it is a new object.
+ * its own after every accepted document, with the write lock to wait for. A row read back from the database is
+ * never taken for a new one: it is a new object.
  */
 export function takeJobSeq(db: Db, row: Pick<OutboxRow, 'id'>): number {
   if (unscheduled.delete(row as OutboxRow)) return FIRST_JOB_SEQ;
