@@ -69,7 +69,7 @@ export function entriesForDocument(db: Db, documentId: string): OutboxRow[] {
 }
 
 /** Bumps the job sequence: the job carrying the new number is the only one that may act on the row. */
-export function bumpJobSeq(db: Db, id: string): number {
+function bumpJobSeq(db: Db, id: string): number {
   // updated_at moves too: the reconciler leaves alone rows touched after it looked at the queue.
   const row = statement(db, 'UPDATE outbox SET job_seq = job_seq + 1, updated_at = ? WHERE id = ? RETURNING job_seq AS s')
     .get(new Date().toISOString(), id) as { s: number } | undefined;

@@ -36,10 +36,7 @@ export async function signMessageAsync(message: SeosMessage, identity: SigningId
 /** Room left after the unsigned bytes for the Signature and the end tag (about 3 KiB with one certificate). */
 const SIGNATURE_ROOM = 16 * 1024;
 
-/**
- * Raw attachment bytes encoded per step. Each step's base64 (64 KiB) is a small string in V8's young generation,
- * and it is hashed while it is still in the cache.
- */
+/** Raw attachment bytes encoded per call: each call's base64 (64 KiB) is a small string in V8's young generation. */
 const ENCODE_CHUNK = 3 * 16 * 1024;
 
 interface Unsigned {
@@ -61,7 +58,7 @@ function writeUnsigned(message: SeosMessage, options: SignMessageOptions): Unsig
   const pieces = messagePieces(message).map((piece) => typeof piece === 'string' ? Buffer.from(piece, 'utf8')
     : piece.attachment.source === 'bytes' ? piece.attachment : Buffer.from(attachmentBase64(piece.attachment), 'latin1'));
   let size = DECLARATION.length + END_TAG.length + SIGNATURE_ROOM;
-  for (const piece of pieces) size += Buffer.isBuffer(piece) ? piece.length : 4 * Math.ceil(piece.bytes.length / 3);
+  for (const piece of pieces) size += Buffer.isBuffer(piece) ? piece.length : base64Length(piece.bytes.length);
   const buffer = Buffer.allocUnsafe(size);
   let at = DECLARATION.copy(buffer, 0);
   for (const piece of pieces) {
@@ -70,10 +67,12 @@ function writeUnsigned(message: SeosMessage, options: SignMessageOptions): Unsig
       at += piece.copy(buffer, at);
       continue;
     }
+    // Hashed a step at a time, while the step's base64 is still in the cache (measured: steps of 192 KiB were
+    // slower, 1.5 against 1.3 ms at 1 MiB).
     for (let i = 0; i < piece.bytes.length; i += ENCODE_CHUNK) {
-      const written = buffer.write(piece.bytes.subarray(i, i + ENCODE_CHUNK).toString('base64'), at, 'latin1');
-      hash.update(buffer.subarray(at, at + written));
-      at += written;
+      const end = writeBase64(piece.bytes.subarray(i, i + ENCODE_CHUNK), buffer, at);
+      hash.update(buffer.subarray(at, end));
+      at = end;
     }
   }
   hash.update(END_TAG);
@@ -168,10 +167,19 @@ async function readFully(handle: FileHandle, buffer: Buffer): Promise<number> {
   return filled;
 }
 
-/** The base64 of `raw` in a buffer of its own, encoded ENCODE_CHUNK at a time (see `writeUnsigned`). */
+/** The base64 of `raw` in a buffer of its own. */
 function base64Of(raw: Buffer): Buffer {
-  const encoded = Buffer.allocUnsafe(4 * Math.ceil(raw.length / 3));
-  let at = 0;
-  for (let i = 0; i < raw.length; i += ENCODE_CHUNK) at += encoded.write(raw.subarray(i, i + ENCODE_CHUNK).toString('base64'), at, 'latin1');
+  const encoded = Buffer.allocUnsafe(base64Length(raw.length));
+  writeBase64(raw, encoded, 0);
   return encoded;
+}
+
+/** Writes the base64 of `raw` into `into` at `at`, ENCODE_CHUNK at a time; returns the offset after it. */
+function writeBase64(raw: Buffer, into: Buffer, at: number): number {
+  for (let i = 0; i < raw.length; i += ENCODE_CHUNK) at += into.write(raw.subarray(i, i + ENCODE_CHUNK).toString('base64'), at, 'latin1');
+  return at;
+}
+
+function base64Length(rawLength: number): number {
+  return 4 * Math.ceil(rawLength / 3);
 }
