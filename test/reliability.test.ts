@@ -146,7 +146,8 @@ describe('nothing accepted is lost', () => {
     }
     expect(delivered()).toBe(0);
     await net.redis.flushAll();
-    expect(await waitingInRedis()).toBe(0); // the flush dropped every one of them
+    // FLUSHALL dropped all N / 2 of them. (Not counted again here: the engine is at work meanwhile, and a retry or a
+    // reconciler round may add jobs back between the flush and a count.)
     await net.beta.start();
     // The second half goes to the live peer, and Redis is flushed again while it is on its way.
     for (let i = 0; i < N / 2; i++) await net.alfa.gateway.outbound.sendDocument({ recipient: BETA_GUID, document: freshDocument() });
